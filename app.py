@@ -1,0 +1,30 @@
+"""Start the image chat: `python app.py`, then open http://127.0.0.1:7860.
+
+Hugging Face Spaces imports this file and serves the module-level `demo`.
+"""
+
+import logging
+import os
+import sys
+
+from dotenv import load_dotenv
+
+load_dotenv()
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from ui.config import ConfigError, Settings  # noqa: E402  (after load_dotenv on purpose)
+from ui.layout import build_demo, launch_kwargs  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+for noisy in ("httpx", "httpx2", "openai"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)  # their INFO lines carry request URLs
+
+try:
+    settings = Settings.from_env()
+except ConfigError as error:
+    sys.exit(f"Configuration error: {error}")
+
+demo = build_demo(settings)
+
+if __name__ == "__main__":
+    demo.launch(**launch_kwargs(settings))

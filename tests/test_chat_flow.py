@@ -1,0 +1,138 @@
+"""The chat's handlers end to end through the real openai SDK against the local fake endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_KEY, decode_image, make_image
+from tests.fake_openai import FakeOpenAI, Reply
+from ui.config import Settings
+from ui.conversation import user_message
+from ui.layout import Chat
+
+
+def settings_for(fake: FakeOpenAI, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": TEST_KEY,
+                              "GLM_MODELS": "glm-4.5v,GLM-4V-Plus", "GLM_RETRIES": "0"}
+    values.update(overrides)
+    return Settings.from_env(values)
+
+
+def respond(chat: Chat, history: list[dict], *, model: str = "glm-4.5v", temperature: float = 0.7,
+            max_tokens: int = 512, system_prompt: str = "") -> list[tuple[list[dict], str]]:
+    """Run one answer and collect every (history, stats) the page would receive."""
+
+    async def run() -> list[tuple[list[dict], str]]:
+        updates = []
+        async for chat_history, stats in chat.respond(
+                history, model, temperature, max_tokens, system_prompt, 1.0, "balanced", "all",
+                False, "", None):
+            updates.append(([dict(m) for m in chat_history], stats))
+        return updates
+
+    return LOOP.run_until_complete(run())
+
+
+LOOP = asyncio.new_event_loop()  # one loop for the module: the SDK's connection pool lives in it
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_loop():
+    yield
+    LOOP.close()
+
+
+def answer_of(history: list[dict]) -> str:
+    message = history[-1]
+    assert message["role"] == "assistant"
+    return message["content"] if isinstance(message["content"], str) else str(message["content"])
+
+
+def test_image_question_streams_the_answer_and_sends_what_the_user_chose(fake, tmp_path):
+    red = make_image(tmp_path / "red.png", (80, 60), (255, 0, 0))
+    green = make_image(tmp_path / "green.jpg", (40, 30), (0, 255, 0), "JPEG")
+    chat = Chat(settings_for(fake))
+    history = [user_message("Which one is red?", [str(red), str(green)])]
+    updates = respond(chat, history, model="glm-4.5v", temperature=0.3, max_tokens=300)
+
+    final, stats = updates[-1]
+    assert answer_of(final).startswith("Echo: Which one is red?")
+    assert len(updates) >= 2  # streamed: the page saw the answer grow
+    assert "tokens" in stats
+    [sent] = fake.requests
+    body = sent.json
+    assert body["model"] == "glm-4.5v" and body["stream"] is True
+    assert body["temperature"] == pytest.approx(0.3) and body["max_tokens"] == 300
+    images = [decode_image(url).convert("RGB") for url in sent.images()]
+    assert [im.size for im in images] == [(80, 60), (40, 30)]
+    assert images[0].getpixel((1, 1))[0] > 240 and images[1].getpixel((1, 1))[1] > 240
+    assert sent.headers["authorization"] == f"Bearer {TEST_KEY}"
+
+
+def test_follow_up_sends_the_whole_history_with_its_images(fake, tmp_path):
+    img = make_image(tmp_path / "a.png")
+    chat = Chat(settings_for(fake))
+    history = [user_message("What is this?", [str(img)])]
+    history = respond(chat, history)[-1][0]
+    history = [*history, user_message("and what about the left one?", [])]
+    final = respond(chat, history, system_prompt="Answer briefly.")[-1][0]
+
+    assert "turn: 2" in answer_of(final)
+    body = fake.requests[-1].json
+    roles = [m["role"] for m in body["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert body["messages"][1]["content"][0]["type"] == "image_url"
+    assert body["messages"][2]["content"].startswith("Echo: What is this?")
+    assert len(fake.requests[-1].images()) == 1
+
+
+def test_seed_model_names_get_bare_base64_newer_ones_data_urls(fake, tmp_path):
+    img = make_image(tmp_path / "a.png")
+    chat = Chat(settings_for(fake))
+    respond(chat, [user_message("q", [str(img)])], model="GLM-4V-Plus")
+    respond(chat, [user_message("q", [str(img)])], model="glm-4.5v")
+    plus, v45 = (r.images()[0] for r in fake.requests)
+    assert not plus.startswith("data:") and v45.startswith("data:image/")
+    assert fake.requests[0].json["model"] == "GLM-4V-Plus"  # sent exactly as configured
+
+
+def test_temperature_zero_is_greedy_decoding_for_glm(fake):
+    chat = Chat(settings_for(fake))
+    respond(chat, [user_message("hi", [])], model="glm-4.5v", temperature=0)
+    body = fake.requests[-1].json
+    assert body["do_sample"] is False and "temperature" not in body
+
+
+def test_reasoning_streams_into_a_thinking_block_that_is_not_sent_back(fake):
+    fake.script(Reply(text="The answer.", reasoning="Let me look closely."))
+    chat = Chat(settings_for(fake))
+    updates = respond(chat, [user_message("hi", [])])
+    final = updates[-1][0]
+    thinking = [m for m in final if (m.get("metadata") or {}).get("title")]
+    assert thinking and thinking[0]["content"] == "Let me look closely."
+    assert thinking[0]["metadata"]["status"] == "done"
+    assert any((m.get("metadata") or {}).get("status") == "pending"
+               for h, _ in updates[:-1] for m in h)  # shown live while it streamed
+    respond(chat, [*final, user_message("more", [])])
+    assert "Let me look closely." not in str(fake.requests[-1].json["messages"])
+
+
+def test_endpoint_error_keeps_the_question_and_says_what_to_do(fake, tmp_path):
+    fake.script(Reply(status=429, error_code="1113", error_message="余额不足"))
+    chat = Chat(settings_for(fake))
+    history = [user_message("What is this?", [str(make_image(tmp_path / "a.png"))])]
+    final = respond(chat, history)[-1][0]
+    assert final[0] == history[0]
+    notice = final[-1]
+    assert "balance" in notice["metadata"]["title"]
+    assert len(fake.requests) == 1  # 1113 is never retried
+
+
+def test_no_key_gives_one_sentence_and_sends_nothing(fake):
+    settings = settings_for(fake, OPENAI_API_KEY="")
+    final = respond(Chat(settings), [user_message("hi", [])])[-1][0]
+    assert "OPENAI_API_KEY" in final[-1]["metadata"]["title"]
+    assert fake.requests == []

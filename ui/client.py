@@ -1,0 +1,219 @@
+"""Talk to the OpenAI-compatible endpoint: one streaming chat request in, typed events out.
+
+The only module that imports openai. No UI here: errors leave as ui.errors.EndpointError.
+Retries are ours, not the SDK's (max_retries=0): the SDK would retry 1113 (no balance) too, and
+we want to tell the user "retrying 1/3…" while it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from ui.config import Settings
+from ui.errors import EndpointError, classify_http
+
+log = logging.getLogger("glmchat")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Everything sent to /chat/completions besides the key."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    do_sample: bool | None = None  # Zhipu: False = greedy decoding
+    thinking: bool | None = None  # Zhipu: {"thinking": {"type": "enabled"|"disabled"}}
+    include_usage: bool = False  # stream_options.include_usage; some proxies reject it
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """Keyword arguments for `chat.completions.create` (stream=True added by the caller)."""
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages,
+                                  "max_tokens": self.max_tokens}
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        if self.top_p is not None:
+            kwargs["top_p"] = self.top_p
+        if self.include_usage:
+            kwargs["stream_options"] = {"include_usage": True}
+        extra = dict(self.extra)
+        if self.do_sample is not None:
+            extra["do_sample"] = self.do_sample
+        if self.thinking is not None:
+            extra["thinking"] = {"type": "enabled" if self.thinking else "disabled"}
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """Announced before waiting `delay` seconds and trying again."""
+
+    attempt: int
+    total: int
+    delay: float
+    error: EndpointError
+
+
+Event = TextDelta | ReasoningDelta | Usage | Finish | Retrying
+
+
+class Endpoint:
+    """Owns the AsyncOpenAI client: one connection pool for every user and key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: AsyncOpenAI | None = None
+
+    def client(self, api_key: str | None = None) -> AsyncOpenAI:
+        """The shared client, or a copy with a visitor's own key (same pool, same base URL)."""
+        if self._client is None:
+            s = self.settings
+            timeout = httpx2.Timeout(s.read_timeout, connect=s.connect_timeout)
+            self._client = AsyncOpenAI(
+                api_key=s.api_key or "no-key", base_url=s.base_url,
+                timeout=timeout, max_retries=0,
+            )
+        if api_key:
+            return self._client.with_options(api_key=api_key)
+        return self._client
+
+
+async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int = 3,
+                      backoff: float = 1.0) -> AsyncIterator[Event]:
+    """Stream one answer as events; retry rate limits and 5xx before the first token."""
+    attempt = 0
+    while True:
+        got_output = False
+        try:
+            async for event in _stream_once(client, request):
+                if isinstance(event, TextDelta | ReasoningDelta):
+                    got_output = True
+                yield event
+            return
+        except EndpointError as error:
+            if request.include_usage and _rejects_stream_options(error):
+                # A strict proxy: ask again without the optional field.
+                request = ChatRequest(**{**request.__dict__, "include_usage": False})
+                continue
+            if got_output or not error.retryable or attempt >= retries:
+                raise
+            attempt += 1
+            delay = backoff * 2 ** (attempt - 1) * (1 + random.random() / 4)
+            yield Retrying(attempt, retries, delay, error)
+            await asyncio.sleep(delay)
+
+
+async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterator[Event]:
+    """One HTTP request; SDK and transport failures become EndpointError."""
+    log.info("request %s", describe(request))
+    started = False
+    try:
+        stream = await client.chat.completions.create(**request.body(), stream=True)
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                delta = choice.delta
+                reasoning = getattr(delta, "reasoning_content", None) if delta else None
+                if reasoning:
+                    started = True
+                    yield ReasoningDelta(reasoning)
+                if delta is not None and delta.content:
+                    started = True
+                    yield TextDelta(delta.content)
+                if choice.finish_reason:
+                    yield Finish(choice.finish_reason)
+    except openai.APIStatusError as e:
+        raise _from_status(e) from None
+    except openai.APITimeoutError:
+        raise EndpointError("stalled" if started else "timeout_first", retryable=not started) from None
+    except openai.APIConnectionError:
+        raise EndpointError("dropped" if started else "connect", retryable=not started) from None
+    except openai.APIError as e:
+        # An {"error": ...} frame inside the stream.
+        status, code, message = _error_fields(e.body, e.message)
+        raise classify_http(status, code, message) if code else EndpointError(
+            "stream_error", detail=message) from None
+    except httpx2.TimeoutException:
+        raise EndpointError("stalled" if started else "timeout_first", retryable=not started) from None
+    except httpx2.TransportError:
+        raise EndpointError("dropped" if started else "connect", retryable=not started) from None
+    except (json.JSONDecodeError, ValueError, TypeError) as e:
+        log.warning("malformed chunk: %s", type(e).__name__)
+        raise EndpointError("malformed") from None
+
+
+def _from_status(e: openai.APIStatusError) -> EndpointError:
+    _, code, message = _error_fields(e.body, e.message)
+    return classify_http(e.status_code, code, message)
+
+
+def _error_fields(body: object, fallback: str) -> tuple[int | None, str | None, str]:
+    """Pull Zhipu's {"code", "message"} out of an error body in any of its shapes."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict):
+        code = body.get("code")
+        message = body.get("message") or fallback
+        status = body.get("status") if isinstance(body.get("status"), int) else None
+        return status, (str(code) if code not in (None, "") else None), str(message)
+    return None, None, str(body) if isinstance(body, str) and body else fallback
+
+
+def _rejects_stream_options(error: EndpointError) -> bool:
+    return error.status in (400, 422) and "stream_options" in str(error.params.get("detail", ""))
+
+
+_B64 = re.compile(r"(data:[\w/+.-]+;base64,)?[A-Za-z0-9+/=]{200,}")
+
+
+def redact(text: str) -> str:
+    """Replace long base64 runs with their size, so logs stay readable and small."""
+    return _B64.sub(lambda m: f"{m.group(1) or ''}…({len(m.group(0)) * 3 // 4 // 1024} KB)", text)
+
+
+def describe(request: ChatRequest) -> str:
+    """A log line for a request: model, settings, and the messages with images redacted."""
+    body = {k: v for k, v in request.body().items() if k != "messages"}
+    messages = redact(json.dumps(request.messages, ensure_ascii=False))[:2000]
+    return f"{redact(json.dumps(body, ensure_ascii=False))} messages={messages}"

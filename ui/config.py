@@ -1,0 +1,145 @@
+"""Settings read once from the environment (and `.env`, loaded by app.py).
+
+Every knob is an environment variable; README.md has the table. Settings are frozen: the app
+never changes them at run time, and nothing per-user lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+ZHIPU_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
+DEFAULT_MODELS = ("GLM-4V-Plus", "GLM-4V")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable and how to fix it."""
+
+
+class Secret(str):
+    """A string that never shows itself in repr/str formatting of containers or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from the environment."""
+
+    api_key: Secret = field(default=Secret(""), repr=False)
+    base_url: str = ZHIPU_BASE_URL
+    models: tuple[str, ...] = DEFAULT_MODELS
+    default_model: str = DEFAULT_MODELS[0]
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    max_tokens_limit: int = 8192
+    top_p: float = 0.6
+    system_prompt: str = ""
+    image_quality: str = "balanced"
+    max_upload_mb: int = 20
+    max_images: int = 0  # 0 = follow the model profile
+    profile_overrides: str = ""  # e.g. "glm-4v-plus:data_url=false,max_images=5;..."
+    concurrency: int = 64
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 3
+    file_ttl_seconds: int = 3600
+    byok: bool = False
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `env` (default: os.environ); raise ConfigError on bad values."""
+        env = os.environ if env is None else env
+        get = _Reader(env)
+        names = get.text("GLM_MODELS", ",".join(DEFAULT_MODELS)).split(",")
+        models = tuple(m.strip() for m in names if m.strip())
+        if not models:
+            raise ConfigError("GLM_MODELS is empty: list at least one model name, e.g. glm-4v-plus-0111")
+        default_model = get.text("GLM_DEFAULT_MODEL", models[0])
+        if default_model not in models:
+            models = (default_model, *models)
+        host = get.text("GRADIO_SERVER_NAME", "127.0.0.1")
+        return cls(
+            api_key=Secret(get.text("OPENAI_API_KEY", "").strip()),
+            base_url=get.text("OPENAI_BASE_URL", ZHIPU_BASE_URL).rstrip("/"),
+            models=models,
+            default_model=default_model,
+            temperature=get.number("GLM_TEMPERATURE", 0.7, 0.0, 2.0),
+            max_tokens=get.integer("GLM_MAX_TOKENS", 1024, 1, 1_000_000),
+            max_tokens_limit=get.integer("GLM_MAX_TOKENS_LIMIT", 8192, 1, 1_000_000),
+            top_p=get.number("GLM_TOP_P", 0.6, 0.01, 1.0),
+            system_prompt=get.text("GLM_SYSTEM_PROMPT", ""),
+            image_quality=get.choice("GLM_IMAGE_QUALITY", "balanced", ("fast", "balanced", "max")),
+            max_upload_mb=get.integer("GLM_MAX_UPLOAD_MB", 20, 1, 1024),
+            max_images=get.integer("GLM_MAX_IMAGES", 0, 0, 1000),
+            profile_overrides=get.text("GLM_MODEL_PROFILES", ""),
+            concurrency=get.integer("GLM_CONCURRENCY", 64, 1, 10_000),
+            connect_timeout=get.number("GLM_CONNECT_TIMEOUT", 10.0, 0.1, 600.0),
+            read_timeout=get.number("GLM_READ_TIMEOUT", 60.0, 0.1, 3600.0),
+            retries=get.integer("GLM_RETRIES", 3, 0, 10),
+            file_ttl_seconds=get.integer("GLM_FILE_TTL", 3600, 60, 7 * 24 * 3600),
+            byok=get.flag("GLM_BYOK", False),
+            host=host,
+            port=get.integer("GRADIO_SERVER_PORT", 7860, 1, 65535),
+        )
+
+    @property
+    def has_key(self) -> bool:
+        """True when the server has its own API key."""
+        return bool(self.api_key)
+
+
+class _Reader:
+    """Typed access to environment variables with messages that name the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        value = self.env.get(name)
+        return default if value is None or value.strip() == "" else value
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name}={value} is out of range: use {lo} to {hi}")
+        return value
+
+    def number(self, name: str, default: float, lo: float, hi: float) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name}={value} is out of range: use {lo} to {hi}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r}: use true or false")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default).strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r}: use one of {', '.join(choices)}")
+        return value

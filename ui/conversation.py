@@ -1,0 +1,143 @@
+"""The chat history as the page shows it, and how one streamed answer is folded into it.
+
+Plain data, no gradio: the history is a list of {"role", "content", "metadata"?} dicts in the
+shape gr.Chatbot accepts. Every function returns a new list; the caller's history is untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ui.client import Event, Finish, ReasoningDelta, Retrying, TextDelta, Usage
+from ui.messages import is_ui_only, parts_of
+
+History = list[dict[str, Any]]
+
+THINKING_TITLE = "💭 Thinking"
+
+
+def user_message(text: str, files: Sequence[str]) -> dict[str, Any]:
+    """One user turn: the images first (as thumbnails), then the question."""
+    content: list[Any] = [{"path": f} for f in files]
+    if text:
+        content.append(text)
+    return {"role": "user", "content": content}
+
+
+def last_user_index(history: Sequence[dict[str, Any]]) -> int:
+    """Index of the last user message, or -1."""
+    return max((i for i, m in enumerate(history) if m.get("role") == "user"), default=-1)
+
+
+def for_retry(history: Sequence[dict[str, Any]]) -> History:
+    """The history up to and including the last user turn (its answer removed)."""
+    i = last_user_index(history)
+    return list(history[: i + 1]) if i >= 0 else list(history)
+
+
+def pop_last_turn(history: Sequence[dict[str, Any]]) -> tuple[History, str, list[str]]:
+    """Remove the last user turn and its answer; return its text and files for the input box."""
+    i = last_user_index(history)
+    if i < 0:
+        return list(history), "", []
+    texts: list[str] = []
+    files: list[str] = []
+    for kind, value in parts_of(history[i]["content"]):
+        (texts if kind == "text" else files).append(value)
+    return list(history[:i]), "\n".join(texts), files
+
+
+@dataclass
+class Answer:
+    """Folds client events into a copy of the history while one answer streams."""
+
+    history: History
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
+    usage: Usage | None = None
+    finish: str | None = None
+    text: str = ""
+    reasoning: str = ""
+    status: str = ""  # e.g. "retrying 1/3…", shown until the first token
+    _answer_at: int | None = None
+    _thinking_at: int | None = None
+
+    @classmethod
+    def start(cls, history: Sequence[dict[str, Any]]) -> Answer:
+        return cls(history=[dict(m) for m in history])
+
+    def apply(self, event: Event) -> None:
+        """Update the history with one event from the stream."""
+        if isinstance(event, TextDelta | ReasoningDelta) and self.first_token is None:
+            self.first_token = time.monotonic()
+            self.status = ""
+        if isinstance(event, ReasoningDelta):
+            self.reasoning += event.text
+            self._set_thinking(pending=True)
+        elif isinstance(event, TextDelta):
+            if self._thinking_at is not None and not self.text:
+                self._set_thinking(pending=False)  # the answer starts: fold the thinking away
+            self.text += event.text
+            self._set_answer()
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Finish):
+            self.finish = event.reason
+        elif isinstance(event, Retrying):
+            self.status = f"{event.attempt}/{event.total}"
+
+    def close(self) -> None:
+        """The stream ended (normally or not): nothing stays 'pending'."""
+        if self._thinking_at is not None:
+            self._set_thinking(pending=False)
+
+    def notice(self, sentence: str, detail: str = "") -> None:
+        """A UI-only line under the answer (never sent to the model)."""
+        self.close()
+        self.history.append({"role": "assistant", "content": detail or sentence,
+                             "metadata": {"title": f"⚠️ {sentence}", "status": "done"}})
+
+    @property
+    def interrupted(self) -> bool:
+        """Something was streamed before the failure."""
+        return bool(self.text or self.reasoning)
+
+    def timings(self) -> tuple[float, float, float]:
+        """(time to first token, tokens per second, total seconds)."""
+        now = time.monotonic()
+        ttft = (self.first_token or now) - self.started
+        gen = max(now - (self.first_token or now), 1e-6)
+        tokens = self.usage.completion_tokens if self.usage else 0
+        return ttft, tokens / gen if tokens else 0.0, now - self.started
+
+    def _set_answer(self) -> None:
+        message = {"role": "assistant", "content": self.text}
+        if self._answer_at is None:
+            self._answer_at = len(self.history)
+            self.history.append(message)
+        else:
+            self.history[self._answer_at] = message
+
+    def _set_thinking(self, *, pending: bool) -> None:
+        metadata: dict[str, Any] = {"title": THINKING_TITLE, "status": "pending" if pending else "done"}
+        if not pending and self.first_token is not None:
+            metadata["duration"] = round(time.monotonic() - self.first_token, 1)
+        message = {"role": "assistant", "content": self.reasoning, "metadata": metadata}
+        if self._thinking_at is None:
+            self._thinking_at = len(self.history)
+            self.history.append(message)
+        else:
+            self.history[self._thinking_at] = message
+
+
+def answer_text(history: Sequence[dict[str, Any]]) -> str:
+    """The text of the last answer (UI-only messages skipped)."""
+    for message in reversed(history):
+        if message.get("role") == "user":
+            break
+        if message.get("role") == "assistant" and not is_ui_only(message):
+            return "".join(v for kind, v in parts_of(message["content"]) if kind == "text")
+    return ""

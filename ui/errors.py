@@ -1,0 +1,112 @@
+"""What can go wrong, as one tree, and how each endpoint answer maps onto it.
+
+    ChatError                 .key names a sentence in ui/i18n.py, .params fill it
+    ├── InputError            the user's message cannot be sent as it is (nothing sent yet)
+    │     empty, too_many_images, base64_not_accepted, bad_link, image_* (ui/images.py)
+    └── EndpointError         the endpoint refused or failed; .retryable, .partial
+          auth, model_not_found, bad_request, messages_illegal, prompt_too_long,
+          sensitive_input, too_large, quota, rate_limited, server_error, connect,
+          timeout_first, stalled, dropped, malformed, stream_error, no_choices, unknown
+
+A finish_reason other than `stop` is not an error (the answer arrived) but still gets a sentence:
+see FINISH_KEYS. Only ui/layout.py turns these into text for people.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class ChatError(Exception):
+    """Base: `key` names the user-facing sentence, `params` fill its placeholders."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+    def __str__(self) -> str:
+        detail = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.key}({detail})" if detail else self.key
+
+
+class InputError(ChatError):
+    """The user's turn cannot be sent as it is; nothing reached the endpoint."""
+
+
+class EndpointError(ChatError):
+    """The endpoint said no, or the connection failed."""
+
+    def __init__(self, key: str, *, retryable: bool = False, status: int | None = None,
+                 code: str | None = None, **params: object) -> None:
+        super().__init__(key, **params)
+        self.retryable = retryable
+        self.status = status
+        self.code = code
+
+
+# Zhipu business codes (glm-vision-facts.md) and what they mean for the user.
+_CODE_KEYS: dict[str, tuple[str, bool]] = {
+    **{str(c): ("auth", False) for c in range(1000, 1005)},
+    "1113": ("quota", False),
+    "1210": ("bad_request", False),
+    "1211": ("model_not_found", False),
+    "1214": ("messages_illegal", False),
+    "1234": ("server_error", True),
+    "1261": ("prompt_too_long", False),
+    "1301": ("sensitive_input", False),
+    "1302": ("rate_limited", True),
+    "1305": ("rate_limited", True),
+}
+
+_STATUS_KEYS: dict[int, tuple[str, bool]] = {
+    400: ("bad_request", False),
+    401: ("auth", False),
+    403: ("auth", False),
+    404: ("model_not_found", False),
+    408: ("server_error", True),
+    413: ("too_large", False),
+    422: ("bad_request", False),
+    429: ("rate_limited", True),
+}
+
+# Proxies drop Zhipu's codes and keep only words: recognise the common ones.
+_MESSAGE_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"insufficient|balance|余额|欠费|quota", re.I), "quota"),
+    (re.compile(r"prompt.*(too long|exceed)|context.*(length|window)|超过.*长度", re.I),
+     "prompt_too_long"),
+    (re.compile(r"sensitive|敏感", re.I), "sensitive_input"),
+    (re.compile(r"model.*(not found|not exist|does not exist)|模型不存在", re.I), "model_not_found"),
+)
+
+FINISH_KEYS: dict[str, str] = {
+    "length": "finish_length",
+    "sensitive": "finish_sensitive",
+    "content_filter": "finish_sensitive",  # what LiteLLM-style proxies turn `sensitive` into
+    "network_error": "finish_network_error",
+    "model_context_window_exceeded": "finish_context",
+}
+
+
+def classify_http(status: int | None, code: str | None, message: str) -> EndpointError:
+    """Map an HTTP error (status, Zhipu code, message) to an EndpointError."""
+    code = str(code) if code not in (None, "") else None
+    detail = _short(message)
+    if code in _CODE_KEYS:
+        key, retryable = _CODE_KEYS[code]
+    else:
+        key, retryable = _STATUS_KEYS.get(status or 0, ("unknown", False))
+        if status is not None and status >= 500:
+            key, retryable = "server_error", True
+        # A 400/429/500 from a proxy may still say what it was in words.
+        for pattern, hinted in _MESSAGE_HINTS:
+            if pattern.search(message):
+                key, retryable = hinted, False
+                break
+    return EndpointError(key, retryable=retryable, status=status, code=code, detail=detail)
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """One line of the endpoint's own words, trimmed, for the end of our sentence."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
