@@ -1,0 +1,91 @@
+"""The launched app, as scripts and people meet it: `/ask` through gradio_client, and the page in
+headless Chromium (upload, ask, watch the answer stream, follow up)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.conftest import TEST_KEY, AppProcess, decode_image, make_image
+from tests.fake_openai import FakeOpenAI, Reply
+
+
+@pytest.fixture(autouse=True)
+def _fresh(module_fake: FakeOpenAI) -> None:
+    module_fake.reset()
+
+
+def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
+                                                    tmp_path):
+    red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))
+    blue = make_image(tmp_path / "blue.png", (20, 30), (0, 0, 255))
+    client = Client(app.url, verbose=False)
+    job = client.submit([handle_file(str(red)), handle_file(str(blue))], "Compare them",
+                        "glm-4.5v", 0.2, 256, "Be brief.", api_name="/ask")
+    outputs = list(job)
+    assert outputs[-1] == "Echo: Compare them | images: 2 | turn: 1"
+    assert len(outputs) > 1 and all(outputs[-1].startswith(o) for o in outputs)  # it streamed
+    body = module_fake.requests[-1].json
+    assert body["model"] == "glm-4.5v" and body["max_tokens"] == 256
+    assert body["temperature"] == pytest.approx(0.2)
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    sizes = [decode_image(u).size for u in module_fake.requests[-1].images()]
+    assert sizes == [(30, 20), (20, 30)]
+
+
+def test_ask_api_error_is_one_sentence(app: AppProcess, module_fake: FakeOpenAI):
+    module_fake.script(Reply(status=401, error_code="1001", error_message="令牌已过期"))
+    client = Client(app.url, verbose=False)
+    with pytest.raises(Exception, match="API key was refused"):
+        client.predict([], "hi", api_name="/ask")
+
+
+def test_only_ask_is_public_api_and_the_key_is_not_in_it(app: AppProcess):
+    client = Client(app.url, verbose=False)
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert list(endpoints) == ["/ask"]
+    import urllib.request
+
+    for path in ("config", "gradio_api/info", ""):
+        with urllib.request.urlopen(app.url + path) as response:
+            assert TEST_KEY not in response.read().decode()
+
+
+def test_browser_upload_ask_stream_and_follow_up(app: AppProcess, module_fake: FakeOpenAI,
+                                                 browser, tmp_path):
+    from playwright.sync_api import expect
+
+    module_fake.script(Reply(text="A red square on a white page, drawn as a test image.", tps=30))
+    image = make_image(tmp_path / "square.png", (120, 90), (220, 20, 20))
+    page = browser.new_page()
+    try:
+        page.goto(app.url)
+        box = page.locator("#chat-input textarea")
+        expect(box).to_be_visible(timeout=30_000)
+        page.locator("#chat-input input[type=file]").set_input_files(str(image))
+        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)  # thumbnail
+        box.fill("What is in this image?")
+        box.press("Enter")
+
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("What is in this image?", timeout=10_000)
+        expect(chat.locator("img")).to_have_count(1)
+        # Streaming: the first words show before the whole answer has arrived.
+        expect(chat).to_contain_text("A red", timeout=10_000)
+        partial = chat.inner_text()
+        assert "drawn as a test image." not in partial
+        expect(chat).to_contain_text("drawn as a test image.", timeout=15_000)
+        expect(page.locator("#stats")).to_contain_text("tokens", timeout=10_000)
+
+        expect(box).to_be_editable(timeout=10_000)
+        box.fill("And what about the left one?")
+        box.press("Enter")
+        echo = re.compile(r"Echo: And what about the left one\? \| images: 1 \| turn: 2")
+        expect(chat).to_contain_text(echo, timeout=15_000)
+        follow_up = module_fake.requests[-1].json["messages"]
+        assert [m["role"] for m in follow_up] == ["user", "assistant", "user"]
+        assert follow_up[1]["content"] == "A red square on a white page, drawn as a test image."
+    finally:
+        page.close()

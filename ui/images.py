@@ -1,0 +1,323 @@
+"""Turn one uploaded file into the image payload sent to the model (the only module importing PIL).
+
+Encoding rule: photos (JPEG, HEIF, lossy WebP, and big lossless files that compress like photos)
+are sent as JPEG at the preset's photo size (balanced: long side 2048 px, quality 85).
+Screenshots, scans and graphics (PNG, GIF, BMP, lossless WebP, ...) keep more pixels (balanced:
+3072 px, so 12 px text in a 4000×3000 screenshot stays ≥ 9 px) and are sent as PNG when that takes
+at most half of `max_bytes`, else as JPEG at high quality with full-resolution colour. Whatever is
+still over `max_bytes` is re-encoded at lower quality, then smaller, until it fits: nothing is
+rejected for being big, only for declaring more than `max_pixels` (a decompression bomb). A JPEG or
+PNG that already fits and needs no rotation or conversion is sent byte for byte as uploaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import struct
+import threading
+import warnings
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import BinaryIO, cast
+
+from PIL import Image
+
+try:  # HEIC/HEIF (iPhone photos) decode only with the optional pillow-heif package
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover - depends on the environment
+    HEIF_SUPPORTED = False
+else:
+    register_heif_opener()
+    HEIF_SUPPORTED = True
+
+MB = 1024 * 1024
+_MESSAGES = {
+    "image_missing": "The file {name} is gone; upload it again.",
+    "image_empty": "The file {name} is empty; upload the image again.",
+    "image_unreadable": "{name} is not an image we can read; upload a JPEG, PNG, WebP or GIF.",
+    "image_truncated": "{name} is truncated or damaged; export or upload it again.",
+    "image_svg": "{name} is an SVG drawing, which the model cannot read; convert it to PNG.",
+    "image_heic_unsupported": "{name} is a HEIC/HEIF photo, which this server cannot read; "
+    "convert it to JPEG.",
+    "image_too_large": "{name} has more than {limit_mp:g} megapixels; crop or shrink it first.",
+    "image_cannot_fit": "{name} cannot be compressed below {limit_mb:g} MB; crop or shrink it first.",
+}
+
+
+class ImageError(Exception):
+    """A file we cannot send; .key is an i18n message key, .params fill its placeholders."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(_MESSAGES[key].format(**params))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Long-side limits and first JPEG qualities of one quality setting."""
+
+    photo_side: int
+    graphic_side: int
+    photo_quality: int
+    graphic_quality: int
+
+
+QUALITY = {
+    "fast": Preset(1024, 1024, 80, 88),
+    "balanced": Preset(2048, 3072, 85, 92),
+    "max": Preset(6000, 6000, 92, 95),  # as large as max_side and max_bytes allow
+}
+DRAFT_UNDERSHOOT = 0.9  # a JPEG decoded at 1/2..1/8 scale may land up to 10% under the limit
+PNG_SHARE = 0.5  # PNG only while it takes at most this share of max_bytes, else JPEG
+PHOTO_RATIO = 0.35  # lossless files compressing worse than this (vs raw) hold photos
+_LOSSY = {"JPEG", "MPO", "HEIF", "AVIF"}
+_AS_IS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"}  # sent untouched
+_HIGH_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+_GRAY = {"1", "L", "LA", "La"} | _HIGH_BIT  # sent as L; palettes count as colour
+# EXIF orientation 2..8, as ImageOps.exif_transpose: FLIP_LEFT_RIGHT, ROTATE_180,
+# FLIP_TOP_BOTTOM, TRANSPOSE, ROTATE_270, TRANSVERSE, ROTATE_90.
+_TRANSPOSE = {o: Image.Transpose(t) for o, t in enumerate((0, 3, 1, 5, 4, 6, 2), start=2)}
+# Lanczos keeps small text sharp; bicubic is ~30% cheaper and as good for photos.
+_FILTER = {"photo": Image.Resampling.BICUBIC, "graphic": Image.Resampling.LANCZOS}
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"mif1", b"msf1")
+# What a corrupt file can make Pillow raise while parsing or decoding it.
+_CORRUPT = (OSError, SyntaxError, EOFError, ValueError, TypeError, IndexError, struct.error, zlib.error)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """One image ready to send: the encoded bytes and what was done to get them."""
+
+    data: bytes = field(repr=False)  # never dump megabytes into a log line
+    mime: str
+    original_size: tuple[int, int]  # as displayed, i.e. after EXIF orientation
+    sent_size: tuple[int, int]
+    original_bytes: int
+    original_format: str
+    notes: tuple[str, ...]  # rotated, converted, first_frame, downscaled, recompressed
+
+    def b64(self) -> str:
+        """The payload as raw base64."""
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        """The payload as a data URL."""
+        return f"data:{self.mime};base64,{self.b64()}"
+
+    @property
+    def est_tokens(self) -> int:
+        """Estimated image tokens: one per 28×28 px patch of sent_size (GLM-4.1V/4.5V style)."""
+        w, h = self.sent_size
+        return math.ceil(w / 28) * math.ceil(h / 28)
+
+
+class _Cache:
+    """Thread-safe LRU of prepared images, bounded by entry count and total payload bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes, self.total = max_entries, max_bytes, 0
+        self._items: OrderedDict[tuple[object, ...], PreparedImage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> PreparedImage | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple[object, ...], item: PreparedImage) -> None:
+        with self._lock:
+            if key in self._items or len(item.data) > self.max_bytes:
+                return
+            self._items[key] = item
+            self.total += len(item.data)
+            while len(self._items) > self.max_entries or self.total > self.max_bytes:
+                self.total -= len(self._items.popitem(last=False)[1].data)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.total = 0
+
+
+# Derived data only, keyed by path + mtime + size (Gradio's upload paths are content-hashed).
+_cache = _Cache(128, 256 * MB)
+
+
+def clear_cache() -> None:
+    """Forget every prepared image."""
+    _cache.clear()
+
+
+def prepare(
+    path: str | os.PathLike[str],
+    quality: str = "balanced",
+    *,
+    max_bytes: int = 5 * MB,
+    max_side: int = 6000,
+    max_pixels: int = 100_000_000,
+) -> PreparedImage:
+    """Verify, orient, convert, shrink and encode one image file; cached per file version."""
+    if quality not in QUALITY:
+        raise ValueError(f"quality must be one of {sorted(QUALITY)}, not {quality!r}")
+    path = os.path.abspath(path)
+    name = os.path.basename(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise ImageError("image_missing", name=name) from None
+    key = (path, st.st_ino, st.st_mtime_ns, st.st_size, quality, max_bytes, max_side, max_pixels)
+    if (hit := _cache.get(key)) is not None:
+        return hit
+    if st.st_size == 0:
+        raise ImageError("image_empty", name=name)
+    # The size check below replaces Pillow's bomb warning; catching it here leaves the global
+    # MAX_IMAGE_PIXELS alone (catch_warnings is process-wide, a race only hides a warning).
+    with open(path, "rb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            result = _prepare(f, name, st.st_size, QUALITY[quality], max_bytes, max_side, max_pixels)
+        except Image.DecompressionBombError:
+            raise ImageError("image_too_large", name=name, limit_mp=max_pixels / 1e6) from None
+    _cache.put(key, result)
+    return result
+
+
+def _prepare(
+    f: BinaryIO, name: str, size: int, preset: Preset, max_bytes: int, side: int, max_px: int
+) -> PreparedImage:
+    """The uncached work of prepare() on an open file."""
+    head = f.read(4096)
+    f.seek(0)
+    try:
+        im = Image.open(f)
+    except _CORRUPT:
+        raise ImageError(_unreadable_key(head), name=name) from None
+    w, h = im.size
+    if w * h > max_px:  # decided from the header alone: nothing decoded or allocated yet
+        raise ImageError("image_too_large", name=name, limit_mp=max_px / 1e6)
+    fmt = im.format or "?"
+    deep = fmt == "PNG" and head[24:25] == b"\x10"  # IHDR bit depth: 16-bit RGB opens as "RGB"
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))  # loads a PNG with a late eXIf chunk
+        animated = bool(getattr(im, "is_animated", False)) and fmt != "MPO"  # MPO: gain maps
+        kind = _kind(im, fmt, head, size)
+        limit = min(preset.photo_side if kind == "photo" else preset.graphic_side, side)
+        scale = min(1.0, limit / max(w, h))
+        tw, th = max(1, round(w * scale)), max(1, round(h * scale))  # stored orientation
+        plain = im.mode in ("RGB", "L") and "transparency" not in im.info and not deep
+        plain = plain and orientation not in _TRANSPOSE and not animated  # no pixel to change
+        as_is = plain and fmt in _AS_IS and scale == 1 and size <= max_bytes
+        if as_is:
+            im.draft(None, (1, 1))  # JPEG: decoding at 1/8 still reads (verifies) every byte
+        elif scale < 1:  # JPEG: let libjpeg shrink 2/4/8× while decoding, the fastest resize
+            im.draft(None, (math.ceil(tw * DRAFT_UNDERSHOOT), math.ceil(th * DRAFT_UNDERSHOOT)))
+        im.load()
+    except _CORRUPT:
+        raise ImageError("image_truncated", name=name) from None
+    shown = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    if as_is:
+        f.seek(0)
+        return PreparedImage(f.read(), _AS_IS[fmt], shown, shown, size, fmt, ())
+    notes = ["rotated"] if orientation in _TRANSPOSE else []
+    if animated:
+        notes.append("first_frame")
+    out = _to_8bit_rgb_or_l(im)
+    if max(out.size) > limit:  # reducing_gap: integer reduce() first, then a cheap final resize
+        out = out.resize((tw, th), _FILTER[kind], reducing_gap=3.0)
+    if orientation in _TRANSPOSE:  # after shrinking: transposing fewer pixels is cheaper
+        out = out.transpose(_TRANSPOSE[orientation])
+    png_guess = size * out.width * out.height // (w * h) if fmt in ("PNG", "GIF", "WEBP") else 0
+    data, mime, out_size, stepped = _encode(out, kind, preset, max_bytes, png_guess, name)
+    if deep or out.mode != im.mode or _AS_IS.get(fmt) != mime:
+        notes.append("converted")
+    if out_size != shown:
+        notes.append("downscaled")
+    if stepped or not notes:  # re-encoded for no other reason than max_bytes
+        notes.append("recompressed")
+    return PreparedImage(data, mime, shown, out_size, size, fmt, tuple(notes))
+
+
+def _unreadable_key(head: bytes) -> str:
+    """Tell an SVG or an unsupported HEIC apart from plain garbage, by content."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    svg_at = text.find(b"<svg")
+    if text.startswith(b"<?xml") or (svg_at != -1 and b"<html" not in text[:svg_at]):
+        return "image_svg"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "image_unreadable" if HEIF_SUPPORTED else "image_heic_unsupported"
+    return "image_unreadable"
+
+
+def _kind(im: Image.Image, fmt: str, head: bytes, size: int) -> str:
+    """ "photo" for lossy sources and photo-like lossless ones, else "graphic" (keeps pixels)."""
+    if fmt in _LOSSY:
+        return "photo"
+    if fmt == "WEBP":
+        lossless, lossy = head.find(b"VP8L"), head.find(b"VP8 ")
+        return "graphic" if lossless != -1 and (lossy == -1 or lossless < lossy) else "photo"
+    if fmt in ("PNG", "GIF") and im.width * im.height > 1_000_000:
+        raw = im.width * im.height * len(im.getbands()) * (2 if im.mode in _HIGH_BIT else 1)
+        return "photo" if size > PHOTO_RATIO * raw else "graphic"
+    return "graphic"  # BMP, TIFF, ICO...: uncompressed or unknown, keep the pixels
+
+
+def _to_8bit_rgb_or_l(im: Image.Image) -> Image.Image:
+    """Return im as 8-bit RGB (or L if it is grey), alpha flattened onto white."""
+    if im.mode in ("RGB", "L") and "transparency" not in im.info:
+        return im
+    if im.mode in _HIGH_BIT:
+        wide = im if im.mode in ("I", "F") else im.convert("I")
+        lo, hi = cast("tuple[float, float]", wide.getextrema())
+        if im.mode != "F" and lo >= 0 and hi <= 65535:  # 16-bit: scale as viewers show it
+            lo, hi = 0, 65535
+        # Floats and 32-bit integers have no fixed range: stretch the one used.
+        return wide.point(lambda v: (v - lo) * (255 / ((hi - lo) or 1))).convert("L")
+    target = "L" if im.mode in _GRAY else "RGB"
+    if "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info:
+        flat = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        flat.alpha_composite(im.convert("RGBA"))  # transparent pixels are white, not black
+        return flat.convert(target)
+    return im.convert(target)  # CMYK / YCCK, palette, 1-bit, YCbCr, LAB ...
+
+
+def _save(im: Image.Image, fmt: str, **options: object) -> bytes:
+    """Encode im in memory."""
+    buf = io.BytesIO()
+    im.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def _encode(
+    im: Image.Image, kind: str, preset: Preset, max_bytes: int, png_guess: int, name: str
+) -> tuple[bytes, str, tuple[int, int], bool]:
+    """Encode within max_bytes: (data, mime, size, whether quality or size had to step down)."""
+    budget = max_bytes * PNG_SHARE
+    if kind == "graphic" and png_guess <= budget:  # 0: no guess from the source, just try
+        data = _save(im, "PNG", compress_level=3)  # level 6+ costs 2-3× the time for ~5%
+        if len(data) <= budget:
+            return data, "image/png", im.size, False
+    first = preset.photo_quality if kind == "photo" else preset.graphic_quality
+    # 4:4:4 colour for graphics keeps coloured text crisp; 4:2:0 is right for photos.
+    options = {"subsampling": 2 if kind == "photo" else 0}
+    qualities = [first, first - 10, first - 20]
+    stepped = False
+    while True:
+        for q in qualities:
+            data = _save(im, "JPEG", quality=q, **options)
+            if len(data) <= max_bytes:
+                return data, "image/jpeg", im.size, stepped
+            stepped = True
+        # Still too big at the lowest quality: shrink by the area the bytes say is needed.
+        ratio = min(0.9, math.sqrt(max_bytes / len(data)) * 0.95)
+        size = (max(1, round(im.width * ratio)), max(1, round(im.height * ratio)))
+        if max(size) < 64:
+            raise ImageError("image_cannot_fit", name=name, limit_mb=max_bytes / MB)
+        im = im.resize(size, Image.Resampling.LANCZOS)
+        qualities = qualities[-1:]
