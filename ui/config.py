@@ -46,6 +46,7 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 3
+    retry_backoff: float = 1.0  # seconds before the first retry; doubles each time
     file_ttl_seconds: int = 3600
     byok: bool = False
     host: str = "127.0.0.1"
@@ -82,6 +83,7 @@ class Settings:
             connect_timeout=get.number("GLM_CONNECT_TIMEOUT", 10.0, 0.1, 600.0),
             read_timeout=get.number("GLM_READ_TIMEOUT", 60.0, 0.1, 3600.0),
             retries=get.integer("GLM_RETRIES", 3, 0, 10),
+            retry_backoff=get.number("GLM_RETRY_BACKOFF", 1.0, 0.0, 60.0),
             file_ttl_seconds=get.integer("GLM_FILE_TTL", 3600, 60, 7 * 24 * 3600),
             byok=get.flag("GLM_BYOK", False),
             host=host,

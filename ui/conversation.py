@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ui.client import Event, Finish, ReasoningDelta, Retrying, TextDelta, Usage
-from ui.messages import is_ui_only, parts_of
+from ui.i18n import say
+from ui.images import PreparedImage
+from ui.messages import Built, is_ui_only, parts_of
 
 History = list[dict[str, Any]]
 
 THINKING_TITLE = "💭 Thinking"
+SEEN_ICON = "🖼️"
 
 
 def user_message(text: str, files: Sequence[str]) -> dict[str, Any]:
@@ -141,3 +144,38 @@ def answer_text(history: Sequence[dict[str, Any]]) -> str:
         if message.get("role") == "assistant" and not is_ui_only(message):
             return "".join(v for kind, v in parts_of(message["content"]) if kind == "text")
     return ""
+
+
+def seen_message(built: Built, lang: str) -> dict[str, Any]:
+    """A collapsed UI-only note under the question: what was done to each image before sending."""
+    images = [image for _, image in built.images]
+    tokens = sum(i.est_tokens for i in images)
+    title = say(lang, "saw_title", {"count": len(images), "tokens": f"{tokens:,}",
+                                    "size": _bytes(sum(len(i.data) for i in images))})
+    lines = []
+    for path, image in built.images:
+        line = say(lang, "saw_line", {"name": path.rsplit("/", 1)[-1],
+                                      "original": _shape(image, original=True),
+                                      "sent": _shape(image, original=False)})
+        lines.append(f"- {line} · {_notes(image, lang)}")
+    if built.omitted:
+        lines.append(f"- {say(lang, 'saw_omitted', {'count': built.omitted})}")
+    return {"role": "assistant", "content": "\n".join(lines),
+            "metadata": {"title": f"{SEEN_ICON} {title}", "status": "done"}}
+
+
+def _shape(image: PreparedImage, *, original: bool) -> str:
+    if original:
+        (w, h), fmt, size = image.original_size, image.original_format, image.original_bytes
+    else:
+        (w, h), fmt, size = image.sent_size, image.mime.split("/")[-1].upper(), len(image.data)
+    return f"{w}×{h} {fmt} {_bytes(size)}"
+
+
+def _notes(image: PreparedImage, lang: str) -> str:
+    keys = image.notes or ("unchanged",)
+    return ", ".join(say(lang, f"note_{k}") for k in keys) + f" · ≈{image.est_tokens:,} tokens"
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(n, 1) / 1024:.0f} KB"

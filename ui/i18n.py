@@ -10,8 +10,7 @@ from collections.abc import Mapping
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "title": "Ask about images",
-        "subtitle": "Drop in photos, screenshots or scans, ask in English or Chinese, watch the answer stream in.",
+        "heading": "## Ask about images\nDrop in photos, screenshots or scans, ask in English or Chinese, and watch the answer stream in.",
         "placeholder": "Ask about your images… (drop, paste or attach images; paste an image link on its own line)",
         "chat": "Conversation",
         "model": "Model",
@@ -37,8 +36,7 @@ LABELS: dict[str, dict[str, str]] = {
         "advanced": "Advanced",
     },
     "zh": {
-        "title": "看图问答",
-        "subtitle": "拖入照片、截图或扫描件，用中文或英文提问，答案实时流式显示。",
+        "heading": "## 看图问答\n拖入照片、截图或扫描件，用中文或英文提问，答案实时流式显示。",
         "placeholder": "针对图片提问……（可拖入、粘贴或添加图片；图片链接单独占一行）",
         "chat": "对话",
         "model": "模型",
@@ -76,7 +74,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image_empty": "“{name}” is empty (0 bytes): remove it and attach the image again.",
         "image_unreadable": "“{name}” is not an image the model can read (JPEG, PNG, WebP, GIF, BMP, HEIC): remove it and send again.",
         "image_truncated": "“{name}” is cut off or damaged: remove it and attach a complete copy.",
-        "image_too_large": "“{name}” is too large to open safely ({pixels} megapixels): remove it or send a smaller version.",
+        "image_too_large": "“{name}” has more than {limit_mp:g} megapixels, too many to open safely: remove it or send a smaller version.",
         "image_svg": "“{name}” is an SVG drawing: export it as PNG and send that instead.",
         "image_heic_unsupported": "“{name}” is a HEIC photo, which this server cannot convert: export it as JPEG and send that instead.",
         "image_upload_too_big": "“{name}” is larger than the {limit} MB upload limit: send a smaller file.",
@@ -107,6 +105,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "endpoint_said": "The endpoint said: {detail}",
         "stats": "{prompt} prompt + {completion} answer tokens · first token {ttft:.1f} s · {tps:.0f} tokens/s · {total:.1f} s",
         "stats_no_usage": "first token {ttft:.1f} s · {total:.1f} s",
+        "saw_title": "What the model saw: {count} image(s), {size}, ≈{tokens} image tokens",
+        "saw_line": "{name}: {original} → {sent}",
+        "saw_omitted": "{count} image(s) from earlier turns not sent again (Advanced → Images from earlier turns, or the model's limit).",
+        "note_rotated": "EXIF rotation applied",
+        "note_converted": "colours converted",
+        "note_first_frame": "first frame of the animation",
+        "note_downscaled": "downscaled",
+        "note_recompressed": "re-encoded",
+        "note_unchanged": "sent as uploaded",
+        "image_missing": "“{name}” is no longer on the server (uploads are deleted after a while): attach it again.",
+        "image_cannot_fit": "“{name}” cannot be compressed below {limit_mb:g} MB: crop or shrink it first.",
         "example_chart": "Which quarter had the highest revenue, and by how much did it grow?",
         "example_receipt": "Read this receipt: list each item with its price and check the total.",
         "example_diagram": "Explain this diagram step by step.",
@@ -122,7 +131,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image_empty": "“{name}”是空文件（0 字节）：请删掉后重新添加图片。",
         "image_unreadable": "“{name}”不是模型能读取的图片（JPEG、PNG、WebP、GIF、BMP、HEIC）：请删掉后重新发送。",
         "image_truncated": "“{name}”不完整或已损坏：请删掉后添加完整的图片。",
-        "image_too_large": "“{name}”太大，无法安全打开（{pixels} 百万像素）：请删掉或改发较小的版本。",
+        "image_too_large": "“{name}”超过 {limit_mp:g} 百万像素，无法安全打开：请删掉或改发较小的版本。",
         "image_svg": "“{name}”是 SVG 矢量图：请导出为 PNG 后再发送。",
         "image_heic_unsupported": "“{name}”是 HEIC 照片，本服务器无法转换：请导出为 JPEG 后再发送。",
         "image_upload_too_big": "“{name}”超过了 {limit} MB 的上传上限：请发送较小的文件。",
@@ -153,6 +162,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "endpoint_said": "接口原话：{detail}",
         "stats": "提示 {prompt} + 回答 {completion} tokens · 首字 {ttft:.1f} 秒 · {tps:.0f} tokens/秒 · 共 {total:.1f} 秒",
         "stats_no_usage": "首字 {ttft:.1f} 秒 · 共 {total:.1f} 秒",
+        "saw_title": "模型看到的：{count} 张图片，{size}，约 {tokens} 个图像 token",
+        "saw_line": "{name}：{original} → {sent}",
+        "saw_omitted": "之前轮次的 {count} 张图片没有再次发送（高级 → 之前轮次的图片，或模型上限）。",
+        "note_rotated": "已按 EXIF 旋转",
+        "note_converted": "已转换颜色模式",
+        "note_first_frame": "取动图第一帧",
+        "note_downscaled": "已缩小",
+        "note_recompressed": "已重新编码",
+        "note_unchanged": "按原文件发送",
+        "image_missing": "“{name}”已不在服务器上（上传的文件会定期删除）：请重新添加。",
+        "image_cannot_fit": "“{name}”无法压缩到 {limit_mb:g} MB 以下：请先裁剪或缩小。",
         "example_chart": "哪个季度收入最高？比上一季度增长了多少？",
         "example_receipt": "读一下这张收据：列出每一项和价格，并核对总额。",
         "example_diagram": "请逐步解释这张图。",
@@ -177,6 +197,13 @@ def say(lang: str, key: str, params: Mapping[str, object] | None = None) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     template = table.get(key) or MESSAGES["en"].get(key) or MESSAGES["en"]["unknown"]
     try:
-        return template.format(**(params or {}))
-    except (KeyError, IndexError, ValueError):
+        return template.format_map(_Params(params or {}))
+    except (IndexError, ValueError):
         return template
+
+
+class _Params(dict):
+    """Placeholders the caller did not fill render as "?" rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -15,10 +16,10 @@ from gradio import FileData
 
 from ui.client import ChatRequest, Endpoint, Finish, TextDelta, stream_chat
 from ui.config import Settings
-from ui.conversation import Answer, for_retry, pop_last_turn, user_message
+from ui.conversation import Answer, for_retry, pop_last_turn, seen_message, user_message
 from ui.errors import FINISH_KEYS, ChatError, EndpointError
 from ui.i18n import LABELS, language, say
-from ui.images import ImageError
+from ui.images import ImageError, prepare
 from ui.messages import Built, build_messages
 from ui.profiles import ModelProfile, parse_overrides, profile_for
 
@@ -31,7 +32,7 @@ HISTORY_POLICIES = {"all": None, "last": 1, "none": 0}
 CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
 .notice { border-left: 3px solid var(--color-accent); padding-left: .75em; }
-footer { display: none !important; }
+#chat button[aria-label="Share"], #chat button[title="Share"] { display: none !important; }
 """
 
 
@@ -52,15 +53,9 @@ class Chat:
                          history_images: str, lang: str) -> Built:
         """Build the request now, so bad input is refused before the turn is shown as sent."""
         try:
-            return await asyncio.to_thread(
-                build_messages, history, profile=self.profile(model), quality=quality,
-                history_images=HISTORY_POLICIES.get(history_images),
-                max_images=self.settings.max_images or None)
-        except ImageError as e:
-            raise gr.Error(say(lang, e.key, {**e.params, "name": _name(e.params.get("path"))}),
-                           title="") from None
-        except ChatError as e:
-            raise gr.Error(say(lang, e.key, e.params), title="") from None
+            return await asyncio.to_thread(self._build, history, model, "", quality, history_images)
+        except (ImageError, ChatError) as e:
+            raise gr.Error(self._sentence(e, lang, model), title="") from None
 
     async def add_turn(self, value: dict[str, Any] | None, history: list[dict[str, Any]] | None,
                        model: str, quality: str, history_images: str, request: gr.Request):
@@ -76,6 +71,13 @@ class Chat:
         await self.check_turn(new_history, model, quality, history_images, lang)
         return new_history, gr.MultimodalTextbox(value=None, interactive=False,
                                                  submit_btn=False, stop_btn=True)
+
+    async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
+        """Fill the image cache for attached files; errors wait until Enter is pressed."""
+        for f in (value or {}).get("files") or []:
+            path = f if isinstance(f, str) else f.get("path", "")
+            with contextlib.suppress(ImageError, OSError):
+                await asyncio.to_thread(prepare, path, quality)
 
     def _check_sizes(self, files: Sequence[str], lang: str) -> None:
         limit = self.settings.max_upload_mb
@@ -98,11 +100,15 @@ class Chat:
         answer = Answer.start(history)
         stats = ""
         try:
-            request_ = self._request(history, model, temperature, max_tokens, system_prompt,
-                                     top_p, quality, history_images, thinking)
             client = self._client(api_key)
+            built = await asyncio.to_thread(self._build, history, model, system_prompt, quality,
+                                            history_images)
+            if built.images or built.omitted:
+                answer.history.append(seen_message(built, lang))
+            request_ = self._request(built, model, temperature, max_tokens, top_p, thinking)
             last = 0.0
-            async for event in stream_chat(client, request_, retries=self.settings.retries):
+            async for event in stream_chat(client, request_, retries=self.settings.retries,
+                                           backoff=self.settings.retry_backoff):
                 answer.apply(event)
                 now = time.monotonic()
                 if answer.status:
@@ -118,18 +124,22 @@ class Chat:
             stats = self._stats(answer, lang)
         except ChatError as e:
             self._notice(answer, e, lang, model)
+        except ImageError as e:
+            self._notice(answer, e, lang, model)
         except Exception:  # a bug of ours: keep the conversation, log the details
             log.exception("unexpected error while answering")
             answer.notice(say(lang, "unknown"))
         yield answer.history, stats
 
-    def _request(self, history: list[dict[str, Any]], model: str, temperature: float,
-                 max_tokens: float, system_prompt: str, top_p: float, quality: str,
-                 history_images: str, thinking: bool) -> ChatRequest:
+    def _build(self, history: list[dict[str, Any]], model: str, system_prompt: str, quality: str,
+               history_images: str) -> Built:
+        return build_messages(history, profile=self.profile(model), system_prompt=system_prompt,
+                              quality=quality, history_images=HISTORY_POLICIES.get(history_images),
+                              max_images=self.settings.max_images or None)
+
+    def _request(self, built: Built, model: str, temperature: float, max_tokens: float,
+                 top_p: float, thinking: bool) -> ChatRequest:
         profile = self.profile(model)
-        built = build_messages(history, profile=profile, system_prompt=system_prompt,
-                               quality=quality, history_images=HISTORY_POLICIES.get(history_images),
-                               max_images=self.settings.max_images or None)
         temp = profile.clamp_temperature(float(temperature))
         greedy = profile.greedy_at_zero and temp <= 0
         return ChatRequest(
@@ -149,12 +159,16 @@ class Chat:
             raise ChatError("no_key_byok" if self.settings.byok else "no_key")
         return self.endpoint.client(key or None)
 
-    def _notice(self, answer: Answer, error: ChatError, lang: str, model: str) -> None:
-        params = {"model": model, "base_url": self.settings.base_url,
+    def _sentence(self, error: ChatError | ImageError, lang: str, model: str) -> str:
+        """The one sentence a person reads for this error, in their language."""
+        params = {"model": model or self.settings.default_model, "base_url": self.settings.base_url,
                   "seconds": int(self.settings.read_timeout), **error.params}
         if isinstance(error, ImageError):
-            params["name"] = _name(error.params.get("path"))
-        sentence = say(lang, error.key, params)
+            params["name"] = _name(error.params.get("path") or error.params.get("name"))
+        return say(lang, error.key, params)
+
+    def _notice(self, answer: Answer, error: ChatError | ImageError, lang: str, model: str) -> None:
+        sentence = self._sentence(error, lang, model)
         if answer.interrupted:
             sentence = f"{say(lang, 'interrupted')}: {sentence}"
         detail = error.params.get("detail") if isinstance(error, EndpointError) else None
@@ -179,12 +193,13 @@ class Chat:
         history = [user_message((question or "").strip(), files)]
         try:
             self._check_sizes(files, lang)
-            request_ = await asyncio.to_thread(
-                self._request, history, model, temperature, max_tokens, system_prompt,
-                1.0, self.settings.image_quality, "all", False)
+            built = await asyncio.to_thread(self._build, history, model, system_prompt,
+                                            self.settings.image_quality, "all")
+            request_ = self._request(built, model, temperature, max_tokens, 1.0, False)
             text = ""
             async for event in stream_chat(self._client(api_key), request_,
-                                           retries=self.settings.retries):
+                                           retries=self.settings.retries,
+                                           backoff=self.settings.retry_backoff):
                 if isinstance(event, TextDelta):
                     text += event.text
                     yield text
@@ -193,12 +208,8 @@ class Chat:
                     yield text
             if not text:
                 raise ChatError("no_choices")
-        except ImageError as e:
-            raise gr.Error(say(lang, e.key, {**e.params, "name": _name(e.params.get("path"))})) from None
-        except ChatError as e:
-            raise gr.Error(say(lang, e.key, {"model": model, "base_url": self.settings.base_url,
-                                             "seconds": int(self.settings.read_timeout),
-                                             **e.params})) from None
+        except (ImageError, ChatError) as e:
+            raise gr.Error(self._sentence(e, lang, model)) from None
 
 
 def _lang(request: gr.Request | None) -> str:
@@ -231,7 +242,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     cap = profile.max_tokens_cap or settings.max_tokens_limit
     with gr.Blocks(title="GLM Vision Chat", fill_height=True,
                    delete_cache=(settings.file_ttl_seconds, settings.file_ttl_seconds)) as demo:
-        gr.Markdown(f"## {LABELS['en']['title']} · {LABELS['zh']['title']}")
+        gr.Markdown(i18n("heading"), elem_id="heading")
         if not settings.has_key and not settings.byok:
             gr.Markdown(f"⚠️ {say('en', 'no_key')}  \n{say('zh', 'no_key')}",
                         elem_classes="notice", elem_id="no-key")
@@ -275,6 +286,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                                (i18n("history_none"), "none")],
                                               value="all", label=i18n("history_images"))
                     thinking = gr.Checkbox(True, label=i18n("thinking"))
+
+        # Bring-your-own-key: the visitor's key lives in their browser (encrypted localStorage).
+        key_store = gr.BrowserState("", storage_key="glm-vision-chat-key")
+        if settings.byok:
+            demo.load(lambda stored: stored, key_store, api_key, queue=False, api_visibility="private")
+            api_key.change(lambda key: key, api_key, key_store, queue=False, api_visibility="private")
 
         settings_inputs = [model, temperature, max_tokens, system_prompt, top_p, quality,
                            history_images, thinking, api_key]
@@ -323,6 +340,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     gr.Slider(maximum=top, value=min(p.max_tokens_default, top)))
 
         model.change(on_model, model, [temperature, max_tokens], queue=False, **private)
+        # Prepare images as soon as they are attached, so Enter does not wait for resizing.
+        chat_input.change(chat.prewarm, [chat_input, quality], None, queue=False,
+                          show_progress="hidden", trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
