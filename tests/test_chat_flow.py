@@ -136,3 +136,53 @@ def test_no_key_gives_one_sentence_and_sends_nothing(fake):
     final = respond(Chat(settings), [user_message("hi", [])])[-1][0]
     assert "OPENAI_API_KEY" in final[-1]["metadata"]["title"]
     assert fake.requests == []
+
+
+def test_think_tags_in_content_become_the_thinking_block(fake):
+    fake.script(Reply(text="<think>The user wants the colour.</think>It is red."))
+    final = respond(Chat(settings_for(fake)), [user_message("colour?", [])])[-1][0]
+    thinking = [m for m in final if (m.get("metadata") or {}).get("title", "").startswith("💭")]
+    assert thinking[0]["content"] == "The user wants the colour."
+    assert final[-1] == {"role": "assistant", "content": "It is red."}
+
+
+def test_grounding_box_markers_never_reach_the_page(fake, tmp_path):
+    img = make_image(tmp_path / "a.png", (200, 100))
+    fake.script(Reply(text="The square is at <|begin_of_box|>[100,200,400,800]<|end_of_box|> here."))
+    updates = respond(Chat(settings_for(fake)), [user_message("where?", [str(img)])])
+    for history, _ in updates:
+        assert "<|" not in str(history) and "begin_of" not in str(history)
+    answer = [m for m in updates[-1][0] if m["role"] == "assistant" and not m.get("metadata")]
+    assert answer[0]["content"] == "The square is at **[1]** `[100, 200, 400, 800]` here."
+
+
+def test_a_strict_proxy_rejecting_stream_options_still_gets_an_answer(tmp_path):
+    with FakeOpenAI(strict=True) as strict:
+        chat = Chat(settings_for(strict, GLM_MODELS="some-proxy-model"))
+        final, stats = respond(chat, [user_message("hi", [])], model="some-proxy-model")[-1]
+        assert answer_of(final).startswith("Echo: hi")
+        first, second = strict.requests
+        assert "stream_options" in first.json and "stream_options" not in second.json
+        assert "tokens" in stats  # usage arrived anyway
+
+
+def test_unknown_models_ask_for_usage_glm_models_do_not(fake):
+    chat = Chat(settings_for(fake, GLM_MODELS="glm-4.5v,gpt-4o"))
+    respond(chat, [user_message("hi", [])], model="gpt-4o")
+    respond(chat, [user_message("hi", [])], model="glm-4.5v")
+    openai_style, glm = fake.requests
+    assert openai_style.json["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in glm.json
+
+
+def test_what_the_model_saw_is_shown_and_not_sent_back(fake, tmp_path):
+    big = tmp_path / "big.png"
+    from PIL import Image
+
+    Image.new("RGB", (5000, 1000), (10, 200, 10)).save(big)
+    final = respond(Chat(settings_for(fake)), [user_message("q", [str(big)])])[-1][0]
+    [seen] = [m for m in final if (m.get("metadata") or {}).get("title", "").startswith("🖼️")]
+    assert "5000×1000" in seen["content"] and "downscaled" in seen["content"]
+    assert "1 image" in seen["metadata"]["title"]
+    respond(Chat(settings_for(fake)), [*final, user_message("again", [])])
+    assert "5000×1000" not in str(fake.requests[-1].json["messages"])

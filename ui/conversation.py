@@ -14,6 +14,7 @@ from typing import Any
 from ui.client import Event, Finish, ReasoningDelta, Retrying, TextDelta, Usage
 from ui.i18n import say
 from ui.images import PreparedImage
+from ui.markup import Box, render_boxes, split_think
 from ui.messages import Built, is_ui_only, parts_of
 
 History = list[dict[str, Any]]
@@ -55,16 +56,24 @@ def pop_last_turn(history: Sequence[dict[str, Any]]) -> tuple[History, str, list
 
 @dataclass
 class Answer:
-    """Folds client events into a copy of the history while one answer streams."""
+    """Folds client events into a copy of the history while one answer streams.
+
+    Events only accumulate; `view()` renders the history (think tags, box markers) when the page
+    is about to be updated, so the work per token stays constant however long the answer gets.
+    """
 
     history: History
     started: float = field(default_factory=time.monotonic)
     first_token: float | None = None
+    thinking_ended: float | None = None
     usage: Usage | None = None
     finish: str | None = None
-    text: str = ""
-    reasoning: str = ""
-    status: str = ""  # e.g. "retrying 1/3…", shown until the first token
+    raw: str = ""  # content as streamed, markup included
+    reasoning: str = ""  # reasoning_content as streamed
+    text: str = ""  # the answer as shown
+    boxes: list[Box] = field(default_factory=list)
+    status: str = ""  # "1/3" while retrying, until the first token
+    closed: bool = False
     _answer_at: int | None = None
     _thinking_at: int | None = None
 
@@ -73,18 +82,14 @@ class Answer:
         return cls(history=[dict(m) for m in history])
 
     def apply(self, event: Event) -> None:
-        """Update the history with one event from the stream."""
+        """Take one event from the stream."""
         if isinstance(event, TextDelta | ReasoningDelta) and self.first_token is None:
             self.first_token = time.monotonic()
             self.status = ""
         if isinstance(event, ReasoningDelta):
             self.reasoning += event.text
-            self._set_thinking(pending=True)
         elif isinstance(event, TextDelta):
-            if self._thinking_at is not None and not self.text:
-                self._set_thinking(pending=False)  # the answer starts: fold the thinking away
-            self.text += event.text
-            self._set_answer()
+            self.raw += event.text
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, Finish):
@@ -92,10 +97,25 @@ class Answer:
         elif isinstance(event, Retrying):
             self.status = f"{event.attempt}/{event.total}"
 
-    def close(self) -> None:
+    def view(self) -> History:
+        """The history with the answer so far rendered into it."""
+        tag_reasoning, answer = split_think(self.raw) if "<" in self.raw else ("", self.raw)
+        self.text, self.boxes = render_boxes(answer) if "<|" in answer else (answer, [])
+        thinking = "\n\n".join(t for t in (self.reasoning, tag_reasoning) if t)
+        if thinking:
+            done = bool(self.text) or self.closed
+            if done and self.thinking_ended is None:
+                self.thinking_ended = time.monotonic()
+            self._put("_thinking_at", {"role": "assistant", "content": thinking,
+                                       "metadata": self._thinking_metadata(done)})
+        if self.text:
+            self._put("_answer_at", {"role": "assistant", "content": self.text})
+        return self.history
+
+    def close(self) -> History:
         """The stream ended (normally or not): nothing stays 'pending'."""
-        if self._thinking_at is not None:
-            self._set_thinking(pending=False)
+        self.closed = True
+        return self.view()
 
     def notice(self, sentence: str, detail: str = "") -> None:
         """A UI-only line under the answer (never sent to the model)."""
@@ -106,7 +126,7 @@ class Answer:
     @property
     def interrupted(self) -> bool:
         """Something was streamed before the failure."""
-        return bool(self.text or self.reasoning)
+        return bool(self.raw or self.reasoning)
 
     def timings(self) -> tuple[float, float, float]:
         """(time to first token, tokens per second, total seconds)."""
@@ -116,24 +136,19 @@ class Answer:
         tokens = self.usage.completion_tokens if self.usage else 0
         return ttft, tokens / gen if tokens else 0.0, now - self.started
 
-    def _set_answer(self) -> None:
-        message = {"role": "assistant", "content": self.text}
-        if self._answer_at is None:
-            self._answer_at = len(self.history)
-            self.history.append(message)
-        else:
-            self.history[self._answer_at] = message
+    def _thinking_metadata(self, done: bool) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"title": THINKING_TITLE, "status": "done" if done else "pending"}
+        if done and self.first_token is not None and self.thinking_ended is not None:
+            metadata["duration"] = round(self.thinking_ended - self.first_token, 1)
+        return metadata
 
-    def _set_thinking(self, *, pending: bool) -> None:
-        metadata: dict[str, Any] = {"title": THINKING_TITLE, "status": "pending" if pending else "done"}
-        if not pending and self.first_token is not None:
-            metadata["duration"] = round(time.monotonic() - self.first_token, 1)
-        message = {"role": "assistant", "content": self.reasoning, "metadata": metadata}
-        if self._thinking_at is None:
-            self._thinking_at = len(self.history)
+    def _put(self, slot: str, message: dict[str, Any]) -> None:
+        index = getattr(self, slot)
+        if index is None:
+            setattr(self, slot, len(self.history))
             self.history.append(message)
         else:
-            self.history[self._thinking_at] = message
+            self.history[index] = message
 
 
 def answer_text(history: Sequence[dict[str, Any]]) -> str:

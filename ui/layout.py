@@ -112,10 +112,10 @@ class Chat:
                 answer.apply(event)
                 now = time.monotonic()
                 if answer.status:
-                    yield answer.history, say(lang, "retrying", _retry_params(answer.status))
+                    yield answer.view(), say(lang, "retrying", _retry_params(answer.status))
                 elif now - last >= YIELD_EVERY or isinstance(event, Finish):
                     last = now
-                    yield answer.history, ""
+                    yield answer.view(), ""
             answer.close()
             if answer.finish in FINISH_KEYS:
                 answer.notice(say(lang, FINISH_KEYS[answer.finish]))
