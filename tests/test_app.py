@@ -89,3 +89,28 @@ def test_browser_upload_ask_stream_and_follow_up(app: AppProcess, module_fake: F
         assert follow_up[1]["content"] == "A red square on a white page, drawn as a test image."
     finally:
         page.close()
+
+
+def test_browser_shows_thinking_block_and_drawn_box(app: AppProcess, module_fake: FakeOpenAI,
+                                                    browser, tmp_path):
+    from playwright.sync_api import expect
+
+    module_fake.script(Reply(reasoning="The square sits in the middle.",
+                             text="It is here <|begin_of_box|>[250,250,750,750]<|end_of_box|>."))
+    image = make_image(tmp_path / "white.png", (300, 200), (255, 255, 255))
+    page = browser.new_page()
+    try:
+        page.goto(app.url)
+        box = page.locator("#chat-input textarea")
+        expect(box).to_be_visible(timeout=30_000)
+        page.locator("#chat-input input[type=file]").set_input_files(str(image))
+        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
+        box.fill("Where is the square?")
+        box.press("Enter")
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("Thinking", timeout=15_000)
+        expect(chat).to_contain_text("It is here [1]", timeout=15_000)
+        expect(chat.locator("img[src*='boxes-']")).to_have_count(1, timeout=15_000)
+        assert "begin_of_box" not in chat.inner_text()
+    finally:
+        page.close()

@@ -186,3 +186,20 @@ def test_what_the_model_saw_is_shown_and_not_sent_back(fake, tmp_path):
     assert "1 image" in seen["metadata"]["title"]
     respond(Chat(settings_for(fake)), [*final, user_message("again", [])])
     assert "5000×1000" not in str(fake.requests[-1].json["messages"])
+
+
+def test_grounding_boxes_are_drawn_on_the_image_the_model_saw(fake, tmp_path):
+    from PIL import Image
+
+    img = make_image(tmp_path / "white.png", (400, 200), (255, 255, 255))
+    fake.script(Reply(text="Here: <|begin_of_box|>[250,250,750,750]<|end_of_box|>"))
+    final = respond(Chat(settings_for(fake)), [user_message("where?", [str(img)])])[-1][0]
+    [drawn] = [m for m in final if (m.get("metadata") or {}).get("title", "").startswith("📍")]
+    with Image.open(drawn["content"]["path"]) as picture:
+        rgb = picture.convert("RGB")
+        assert rgb.size == (400, 200)
+        assert rgb.getpixel((200, 50)) != (255, 255, 255)  # top edge of the box, 0.25 × 200
+        assert rgb.getpixel((200, 100)) == (255, 255, 255)  # inside the box stays untouched
+        assert rgb.getpixel((20, 20)) == (255, 255, 255)  # outside too
+    respond(Chat(settings_for(fake)), [*final, user_message("thanks", [])])
+    assert len(fake.requests[-1].images()) == 1  # the drawing is not sent to the model

@@ -21,6 +21,7 @@ History = list[dict[str, Any]]
 
 THINKING_TITLE = "💭 Thinking"
 SEEN_ICON = "🖼️"
+BOXES_ICON = "📍"
 
 
 def user_message(text: str, files: Sequence[str]) -> dict[str, Any]:
@@ -149,6 +150,22 @@ class Answer:
             self.history.append(message)
         else:
             self.history[index] = message
+
+
+def last_image_path(history: Sequence[dict[str, Any]]) -> str | None:
+    """The most recent uploaded image in the conversation (what "where is X?" refers to)."""
+    for message in reversed(history):
+        if message.get("role") == "user" and not is_ui_only(message):
+            files = [v for kind, v in parts_of(message["content"]) if kind == "file"]
+            if files:
+                return files[-1]
+    return None
+
+
+def boxes_message(path: str, count: int, lang: str) -> dict[str, Any]:
+    """A UI-only message showing the image with the answer's boxes drawn on it."""
+    return {"role": "assistant", "content": {"path": path},
+            "metadata": {"title": f"{BOXES_ICON} {say(lang, 'boxes_title', {'count': count})}"}}
 
 
 def answer_text(history: Sequence[dict[str, Any]]) -> str:

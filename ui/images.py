@@ -211,7 +211,7 @@ def _prepare(
         limit = min(preset.photo_side if kind == "photo" else preset.graphic_side, side)
         scale = min(1.0, limit / max(w, h))
         tw, th = max(1, round(w * scale)), max(1, round(h * scale))  # stored orientation
-        plain = im.mode in ("RGB", "L") and "transparency" not in im.info and not deep
+        plain = im.mode in ("RGB", "L", "P") and "transparency" not in im.info and not deep
         plain = plain and orientation not in _TRANSPOSE and not animated  # no pixel to change
         as_is = plain and fmt in _AS_IS and scale == 1 and size <= max_bytes
         if as_is:
@@ -256,7 +256,7 @@ def _unreadable_key(head: bytes) -> str:
 
 
 def _kind(im: Image.Image, fmt: str, head: bytes, size: int) -> str:
-    """ "photo" for lossy sources and photo-like lossless ones, else "graphic" (keeps pixels)."""
+    """Classify the source: "photo" (lossy, or lossless but photo-like) or "graphic"."""
     if fmt in _LOSSY:
         return "photo"
     if fmt == "WEBP":
@@ -300,7 +300,7 @@ def _encode(
     """Encode within max_bytes: (data, mime, size, whether quality or size had to step down)."""
     budget = max_bytes * PNG_SHARE
     if kind == "graphic" and png_guess <= budget:  # 0: no guess from the source, just try
-        data = _save(im, "PNG", compress_level=3)  # level 6+ costs 2-3× the time for ~5%
+        data = _save(im, "PNG", compress_level=3)  # on screenshots: no bigger than 6, 30% faster
         if len(data) <= budget:
             return data, "image/png", im.size, False
     first = preset.photo_quality if kind == "photo" else preset.graphic_quality

@@ -13,10 +13,20 @@ from typing import Any
 
 import gradio as gr
 from gradio import FileData
+from gradio.utils import get_upload_folder
 
+from ui.annotate import draw_boxes
 from ui.client import ChatRequest, Endpoint, Finish, TextDelta, stream_chat
 from ui.config import Settings
-from ui.conversation import Answer, for_retry, pop_last_turn, seen_message, user_message
+from ui.conversation import (
+    Answer,
+    boxes_message,
+    for_retry,
+    last_image_path,
+    pop_last_turn,
+    seen_message,
+    user_message,
+)
 from ui.errors import FINISH_KEYS, ChatError, EndpointError
 from ui.i18n import LABELS, language, say
 from ui.images import ImageError, prepare
@@ -117,6 +127,9 @@ class Chat:
                     last = now
                     yield answer.view(), ""
             answer.close()
+            if answer.boxes:
+                yield answer.history, ""
+                await self._draw_boxes(answer, built, lang)
             if answer.finish in FINISH_KEYS:
                 answer.notice(say(lang, FINISH_KEYS[answer.finish]))
             elif not answer.text and not answer.reasoning:
@@ -130,6 +143,20 @@ class Chat:
             log.exception("unexpected error while answering")
             answer.notice(say(lang, "unknown"))
         yield answer.history, stats
+
+    async def _draw_boxes(self, answer: Answer, built: Built, lang: str) -> None:
+        """Show the answer's grounding boxes on the image they refer to."""
+        path = built.images[-1][0] if built.images else last_image_path(answer.history)
+        if path is None:
+            return
+        try:
+            image = built.images[-1][1] if built.images else await asyncio.to_thread(
+                prepare, path, self.settings.image_quality)
+            drawn = await asyncio.to_thread(draw_boxes, image.data, answer.boxes, _boxes_dir())
+        except (ImageError, OSError):
+            log.warning("could not draw boxes on %s", _name(path))
+            return
+        answer.history.append(boxes_message(str(drawn), len(answer.boxes), lang))
 
     def _build(self, history: list[dict[str, Any]], model: str, system_prompt: str, quality: str,
                history_images: str) -> Built:
@@ -212,6 +239,11 @@ class Chat:
             raise gr.Error(self._sentence(e, lang, model)) from None
 
 
+def _boxes_dir() -> Path:
+    """Drawn images go next to the uploads, so Gradio serves them and deletes them on schedule."""
+    return Path(get_upload_folder()) / "boxes"
+
+
 def _lang(request: gr.Request | None) -> str:
     headers = getattr(request, "headers", None) or {}
     return language(headers.get("accept-language"))
@@ -285,7 +317,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                                (i18n("history_last"), "last"),
                                                (i18n("history_none"), "none")],
                                               value="all", label=i18n("history_images"))
-                    thinking = gr.Checkbox(True, label=i18n("thinking"))
+                    thinking = gr.Checkbox(True, label=i18n("thinking"), elem_id="thinking",
+                                           visible=profile.thinking != "none",
+                                           interactive=profile.thinking == "optional")
 
         # Bring-your-own-key: the visitor's key lives in their browser (encrypted localStorage).
         key_store = gr.BrowserState("", storage_key="glm-vision-chat-key")
@@ -336,10 +370,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
         def on_model(name: str):
             p = chat.profile(name)
             top = p.max_tokens_cap or settings.max_tokens_limit
+            switch: dict[str, Any] = {"visible": p.thinking != "none",
+                                      "interactive": p.thinking == "optional"}
+            if p.thinking == "always":
+                switch["value"] = True
             return (gr.Slider(maximum=p.temperature_max),
-                    gr.Slider(maximum=top, value=min(p.max_tokens_default, top)))
+                    gr.Slider(maximum=top, value=min(p.max_tokens_default, top)),
+                    gr.Checkbox(**switch))
 
-        model.change(on_model, model, [temperature, max_tokens], queue=False, **private)
+        model.change(on_model, model, [temperature, max_tokens, thinking], queue=False, **private)
         # Prepare images as soon as they are attached, so Enter does not wait for resizing.
         chat_input.change(chat.prewarm, [chat_input, quality], None, queue=False,
                           show_progress="hidden", trigger_mode="always_last", **private)
