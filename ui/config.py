@@ -14,6 +14,31 @@ ZHIPU_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
 DEFAULT_MODELS = ("GLM-4V-Plus", "GLM-4V")
 
 
+@dataclass(frozen=True)
+class Preset:
+    """An endpoint people already know: where it is, which models, how it wants images."""
+
+    base_url: str
+    models: tuple[str, ...]
+    profiles: str = ""  # GLM_MODEL_PROFILES-style overrides for this endpoint
+    needs_key: bool = True  # local servers accept any key
+
+
+PRESETS: dict[str, Preset] = {
+    # The user's API description: proxy-style names, Zhipu's URL.
+    "custom": Preset(ZHIPU_BASE_URL, DEFAULT_MODELS),
+    "zhipu": Preset(ZHIPU_BASE_URL, ("glm-4.5v", "glm-4.6v", "glm-4.6v-flash",
+                                     "glm-4.1v-thinking-flash", "glm-4v-plus-0111", "glm-4v-flash")),
+    "zai": Preset("https://api.z.ai/api/paas/v4", ("glm-4.5v", "glm-4.6v", "glm-4.6v-flash")),
+    # one-api / new-api: set OPENAI_BASE_URL to the proxy's https://host/v1 too.
+    "proxy": Preset("http://127.0.0.1:3000/v1", DEFAULT_MODELS),
+    "openai": Preset("https://api.openai.com/v1", ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")),
+    "ollama": Preset("http://127.0.0.1:11434/v1", ("qwen2.5vl", "llava", "gemma3"), needs_key=False),
+    "vllm": Preset("http://127.0.0.1:8000/v1", ("Qwen/Qwen2.5-VL-7B-Instruct",), needs_key=False),
+    "lmstudio": Preset("http://127.0.0.1:1234/v1", ("qwen2.5-vl-7b-instruct",), needs_key=False),
+}
+
+
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable and how to fix it."""
 
@@ -30,6 +55,8 @@ class Settings:
     """Everything the app reads from the environment."""
 
     api_key: Secret = field(default=Secret(""), repr=False)
+    key_required: bool = True
+    preset: str = "custom"
     base_url: str = ZHIPU_BASE_URL
     models: tuple[str, ...] = DEFAULT_MODELS
     default_model: str = DEFAULT_MODELS[0]
@@ -57,7 +84,9 @@ class Settings:
         """Read settings from `env` (default: os.environ); raise ConfigError on bad values."""
         env = os.environ if env is None else env
         get = _Reader(env)
-        names = get.text("GLM_MODELS", ",".join(DEFAULT_MODELS)).split(",")
+        preset_name = get.choice("GLM_PRESET", "custom", tuple(PRESETS))
+        preset = PRESETS[preset_name]
+        names = get.text("GLM_MODELS", ",".join(preset.models)).split(",")
         models = tuple(m.strip() for m in names if m.strip())
         if not models:
             raise ConfigError("GLM_MODELS is empty: list at least one model name, e.g. glm-4v-plus-0111")
@@ -67,7 +96,9 @@ class Settings:
         host = get.text("GRADIO_SERVER_NAME", "127.0.0.1")
         return cls(
             api_key=Secret(get.text("OPENAI_API_KEY", "").strip()),
-            base_url=get.text("OPENAI_BASE_URL", ZHIPU_BASE_URL).rstrip("/"),
+            key_required=preset.needs_key,
+            preset=preset_name,
+            base_url=get.text("OPENAI_BASE_URL", preset.base_url).rstrip("/"),
             models=models,
             default_model=default_model,
             temperature=get.number("GLM_TEMPERATURE", 0.7, 0.0, 2.0),
@@ -78,7 +109,8 @@ class Settings:
             image_quality=get.choice("GLM_IMAGE_QUALITY", "balanced", ("fast", "balanced", "max")),
             max_upload_mb=get.integer("GLM_MAX_UPLOAD_MB", 20, 1, 1024),
             max_images=get.integer("GLM_MAX_IMAGES", 0, 0, 1000),
-            profile_overrides=get.text("GLM_MODEL_PROFILES", ""),
+            profile_overrides=";".join(filter(None, (preset.profiles,
+                                                     get.text("GLM_MODEL_PROFILES", "")))),
             concurrency=get.integer("GLM_CONCURRENCY", 64, 1, 10_000),
             connect_timeout=get.number("GLM_CONNECT_TIMEOUT", 10.0, 0.1, 600.0),
             read_timeout=get.number("GLM_READ_TIMEOUT", 60.0, 0.1, 3600.0),
@@ -92,8 +124,8 @@ class Settings:
 
     @property
     def has_key(self) -> bool:
-        """True when the server has its own API key."""
-        return bool(self.api_key)
+        """True when the server can call the endpoint without a visitor's key."""
+        return bool(self.api_key) or not self.key_required
 
 
 class _Reader:

@@ -258,11 +258,11 @@ def _retry_params(status: str) -> dict[str, str]:
     return {"attempt": attempt, "total": total}
 
 
-def _examples() -> Any:
+def _examples(lang: str = "en") -> Any:
     """One-click examples shown in the empty chat (images made by assets/make_examples.py)."""
     items = [("chart.png", "example_chart"), ("receipt.jpg", "example_receipt"),
              ("diagram.png", "example_diagram"), ("scene.jpg", "example_scene")]
-    return [{"text": say("en", key), "files": [str(ASSETS / name)], "display_text": say("en", key)}
+    return [{"text": say(lang, key), "files": [str(ASSETS / name)], "display_text": say(lang, key)}
             for name, key in items if (ASSETS / name).exists()]
 
 
@@ -367,7 +367,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         chatbot.clear(lambda: "", None, stats, queue=False, **private)
         chat_input.stop(None, None, None, cancels=[answering, example_answer, retried], **private)
 
-        def on_model(name: str):
+        def on_model(name: str, current: float):
+            """Slider ranges follow the model; a value above the new cap comes down to it."""
             p = chat.profile(name)
             top = p.max_tokens_cap or settings.max_tokens_limit
             switch: dict[str, Any] = {"visible": p.thinking != "none",
@@ -375,10 +376,29 @@ def build_demo(settings: Settings) -> gr.Blocks:
             if p.thinking == "always":
                 switch["value"] = True
             return (gr.Slider(maximum=p.temperature_max),
-                    gr.Slider(maximum=top, value=min(p.max_tokens_default, top)),
+                    gr.Slider(maximum=top, value=min(int(current), top)),
                     gr.Checkbox(**switch))
 
-        model.change(on_model, model, [temperature, max_tokens, thinking], queue=False, **private)
+        model.change(on_model, [model, max_tokens], [temperature, max_tokens, thinking], queue=False,
+                     **private)
+
+        # Settings survive reloads in the visitor's browser, never on the server.
+        remembered = [model, temperature, max_tokens, system_prompt, top_p, quality,
+                      history_images, thinking]
+        prefs = gr.BrowserState({}, storage_key="glm-vision-chat-settings")
+
+        def restore(saved: dict[str, Any] | None, request: gr.Request):
+            saved = saved if isinstance(saved, dict) else {}
+            values = [saved.get(str(i), gr.skip()) for i in range(len(remembered))]
+            return [*values, gr.Chatbot(examples=_examples(_lang(request)))]
+
+        demo.load(restore, prefs, [*remembered, chatbot], queue=False, **private)
+        def remember(*values: Any) -> dict[str, Any]:
+            return {str(i): v for i, v in enumerate(values)}
+
+        gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
+               top_p.change, quality.change, history_images.change, thinking.change],
+              remember, remembered, prefs, queue=False, show_progress="hidden", **private)
         # Prepare images as soon as they are attached, so Enter does not wait for resizing.
         chat_input.change(chat.prewarm, [chat_input, quality], None, queue=False,
                           show_progress="hidden", trigger_mode="always_last", **private)
