@@ -114,3 +114,95 @@ def test_browser_shows_thinking_block_and_drawn_box(app: AppProcess, module_fake
         assert "begin_of_box" not in chat.inner_text()
     finally:
         page.close()
+
+
+@pytest.mark.parametrize(("locale", "model_label", "placeholder", "example"), [
+    ("zh-CN", "模型", "针对图片提问", "哪个季度收入最高"),
+    ("en-US", "Model", "Ask about your images", "Which quarter had the highest revenue"),
+])
+def test_page_speaks_the_browser_language(app: AppProcess, browser, locale, model_label,
+                                          placeholder, example):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale})
+    page = context.new_page()
+    try:
+        page.goto(app.url)
+        box = page.locator("#chat-input textarea")
+        expect(box).to_be_visible(timeout=30_000)
+        expect(box).to_have_attribute("placeholder", re.compile(placeholder))
+        expect(page.locator("#model")).to_contain_text(model_label)
+        expect(page.locator("#chat")).to_contain_text(example, timeout=10_000)
+    finally:
+        context.close()
+
+
+def test_settings_survive_a_reload(app: AppProcess, browser):
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(app.url)
+        prompt = page.get_by_label("System prompt")
+        expect(prompt).to_be_visible(timeout=30_000)
+        prompt.fill("Answer like a pirate.")
+        prompt.blur()
+        temperature = page.get_by_label("number input for Temperature")
+        temperature.fill("0.3")
+        temperature.press("Enter")
+        expect(page.locator("#stats")).to_be_attached()
+        page.wait_for_function(
+            "() => Object.keys(localStorage).some(k => k.includes('glm-vision-chat-settings'))")
+        page.reload()
+        expect(page.get_by_label("System prompt")).to_have_value("Answer like a pirate.",
+                                                                 timeout=30_000)
+        expect(page.get_by_label("number input for Temperature")).to_have_value("0.3")
+    finally:
+        context.close()
+
+
+def test_export_then_import_continues_the_conversation(app: AppProcess, module_fake: FakeOpenAI,
+                                                       browser, tmp_path):
+    import urllib.request
+
+    from playwright.sync_api import expect
+
+    image = make_image(tmp_path / "blue.png", (64, 64), (0, 0, 255))
+    page = browser.new_page()
+    try:
+        page.goto(app.url)
+        box = page.locator("#chat-input textarea")
+        expect(box).to_be_visible(timeout=30_000)
+        page.locator("#chat-input input[type=file]").set_input_files(str(image))
+        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
+        box.fill("What colour is it?")
+        box.press("Enter")
+        expect(page.locator("#stats")).to_contain_text("tokens", timeout=15_000)
+        page.locator("#tools").click()
+        page.locator("#export").click()
+        expect(page.locator("#downloads")).to_contain_text(".json", timeout=10_000)
+        links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.href)")
+        exported = tmp_path / "conversation.json"
+        with urllib.request.urlopen(next(u for u in links if u.endswith(".json"))) as response:
+            exported.write_bytes(response.read())
+        assert TEST_KEY not in exported.read_text()
+    finally:
+        page.close()
+
+    page = browser.new_page()
+    try:
+        page.goto(app.url)
+        expect(page.locator("#chat-input textarea")).to_be_visible(timeout=30_000)
+        page.locator("#tools").click()
+        with page.expect_file_chooser() as chooser:
+            page.locator("#import").click()
+        chooser.value.set_files(str(exported))
+        expect(page.locator("#chat")).to_contain_text("Echo: What colour is it?", timeout=10_000)
+        page.locator("#chat-input textarea").fill("And now?")
+        page.locator("#chat-input textarea").press("Enter")
+        expect(page.locator("#chat")).to_contain_text("turn: 2", timeout=15_000)
+        [sent] = module_fake.requests[-1].images()
+        assert decode_image(sent).convert("RGB").getpixel((5, 5)) == (0, 0, 255)
+    finally:
+        page.close()

@@ -11,7 +11,7 @@ from tests.conftest import TEST_KEY, decode_image, make_image
 from tests.fake_openai import FakeOpenAI, Reply
 from ui.config import Settings
 from ui.conversation import user_message
-from ui.layout import Chat
+from ui.handlers import Chat
 
 
 def settings_for(fake: FakeOpenAI, **overrides: Any) -> Settings:

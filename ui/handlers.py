@@ -1,0 +1,318 @@
+"""The chat's event handlers: one answer streamed, turns added, retried, exported, asked by API.
+
+Every handler gets the session's conversation as an argument and returns the new one: nothing
+per-user is kept here. Errors become one sentence in the visitor's language (gr.Error or a notice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import FileData
+from gradio.utils import get_upload_folder
+
+from ui.annotate import draw_boxes
+from ui.client import ChatRequest, Endpoint, Finish, TextDelta, stream_chat
+from ui.config import Settings
+from ui.conversation import (
+    Answer,
+    boxes_message,
+    for_retry,
+    last_image_path,
+    seen_message,
+    user_message,
+)
+from ui.errors import FINISH_KEYS, ChatError, EndpointError
+from ui.export import ExportError, from_file, to_json, to_markdown
+from ui.i18n import MESSAGES, language, say
+from ui.images import ImageError, prepare
+from ui.messages import Built, build_messages
+from ui.profiles import ModelProfile, parse_overrides, profile_for
+from ui.snippets import to_curl, to_python
+
+log = logging.getLogger("glmchat")
+_KNOWN = MESSAGES["en"]
+
+YIELD_EVERY = 0.04  # seconds between screen updates while streaming: smooth, and cheap on the server
+SETTING_NAMES = ("model", "temperature", "max_tokens", "system_prompt", "top_p", "quality",
+                 "history_images", "thinking")
+HISTORY_POLICIES = {"all": None, "last": 1, "none": 0}
+
+
+class Chat:
+    """The handlers for one app; all conversation state arrives with each call (per session)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.endpoint = Endpoint(settings)
+        self.overrides = parse_overrides(settings.profile_overrides)
+
+    def profile(self, model: str) -> ModelProfile:
+        return profile_for(model or self.settings.default_model, self.overrides)
+
+    # ---- turning input into a user turn ------------------------------------------------------
+
+    async def check_turn(self, history: list[dict[str, Any]], model: str, quality: str,
+                         history_images: str, lang: str) -> Built:
+        """Build the request now, so bad input is refused before the turn is shown as sent."""
+        try:
+            return await asyncio.to_thread(self._build, history, model, "", quality, history_images)
+        except (ImageError, ChatError) as e:
+            raise gr.Error(self._sentence(e, lang, model), title="") from None
+
+    async def add_turn(self, value: dict[str, Any] | None, history: list[dict[str, Any]] | None,
+                       model: str, quality: str, history_images: str, request: gr.Request):
+        """Enter pressed: show the question and images at once, or refuse with one sentence."""
+        lang = request_language(request)
+        value = value or {}
+        files = [f if isinstance(f, str) else f.get("path", "") for f in value.get("files") or []]
+        text = (value.get("text") or "").strip()
+        if not text and not files:
+            raise gr.Error(say(lang, "empty"), title="")
+        self._check_sizes(files, lang)
+        new_history = [*(history or []), user_message(text, files)]
+        await self.check_turn(new_history, model, quality, history_images, lang)
+        return new_history, gr.MultimodalTextbox(value=None, interactive=False,
+                                                 submit_btn=False, stop_btn=True)
+
+    async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
+        """Fill the image cache for attached files; errors wait until Enter is pressed."""
+        for f in (value or {}).get("files") or []:
+            path = f if isinstance(f, str) else f.get("path", "")
+            with contextlib.suppress(ImageError, OSError):
+                await asyncio.to_thread(prepare, path, quality)
+
+    def _check_sizes(self, files: Sequence[str], lang: str) -> None:
+        limit = self.settings.max_upload_mb
+        for f in files:
+            try:
+                too_big = os.path.getsize(f) > limit * 1024 * 1024
+            except OSError:
+                too_big = False
+            if too_big:
+                raise gr.Error(say(lang, "image_upload_too_big", {"name": _name(f), "limit": limit}),
+                               title="")
+
+    # ---- streaming the answer ----------------------------------------------------------------
+
+    async def respond(self, history: list[dict[str, Any]], model: str, temperature: float,
+                      max_tokens: float, system_prompt: str, top_p: float, quality: str,
+                      history_images: str, thinking: bool, api_key: str, request: gr.Request):
+        """Stream the answer into the conversation; faults end as a notice, never a traceback."""
+        lang = request_language(request)
+        answer = Answer.start(history)
+        stats = ""
+        try:
+            client = self._client(api_key)
+            built = await asyncio.to_thread(self._build, history, model, system_prompt, quality,
+                                            history_images)
+            if built.images or built.omitted:
+                answer.history.append(seen_message(built, lang))
+            request_ = self._request(built, model, temperature, max_tokens, top_p, thinking)
+            last = 0.0
+            async for event in stream_chat(client, request_, retries=self.settings.retries,
+                                           backoff=self.settings.retry_backoff):
+                answer.apply(event)
+                now = time.monotonic()
+                if answer.status:
+                    yield answer.view(), say(lang, "retrying", _retry_params(answer.status))
+                elif now - last >= YIELD_EVERY or isinstance(event, Finish):
+                    last = now
+                    yield answer.view(), ""
+            answer.close()
+            if answer.boxes:
+                yield answer.history, ""
+                await self._draw_boxes(answer, built, lang)
+            if answer.finish in FINISH_KEYS:
+                answer.notice(say(lang, FINISH_KEYS[answer.finish]))
+            elif not answer.text and not answer.reasoning:
+                answer.notice(say(lang, "no_choices"))
+            stats = self._stats(answer, lang)
+        except ChatError as e:
+            self._notice(answer, e, lang, model)
+        except ImageError as e:
+            self._notice(answer, e, lang, model)
+        except Exception:  # a bug of ours: keep the conversation, log the details
+            log.exception("unexpected error while answering")
+            answer.notice(say(lang, "unknown"))
+        yield answer.history, stats
+
+    async def _draw_boxes(self, answer: Answer, built: Built, lang: str) -> None:
+        """Show the answer's grounding boxes on the image they refer to."""
+        path = built.images[-1][0] if built.images else last_image_path(answer.history)
+        if path is None:
+            return
+        try:
+            image = built.images[-1][1] if built.images else await asyncio.to_thread(
+                prepare, path, self.settings.image_quality)
+            drawn = await asyncio.to_thread(draw_boxes, image.data, answer.boxes, _boxes_dir())
+        except (ImageError, OSError):
+            log.warning("could not draw boxes on %s", _name(path))
+            return
+        answer.history.append(boxes_message(str(drawn), len(answer.boxes), lang))
+
+    def _build(self, history: list[dict[str, Any]], model: str, system_prompt: str, quality: str,
+               history_images: str) -> Built:
+        return build_messages(history, profile=self.profile(model), system_prompt=system_prompt,
+                              quality=quality, history_images=HISTORY_POLICIES.get(history_images),
+                              max_images=self.settings.max_images or None)
+
+    def _request(self, built: Built, model: str, temperature: float, max_tokens: float,
+                 top_p: float, thinking: bool) -> ChatRequest:
+        profile = self.profile(model)
+        temp = profile.clamp_temperature(float(temperature))
+        greedy = profile.greedy_at_zero and temp <= 0
+        return ChatRequest(
+            model=model or self.settings.default_model,
+            messages=built.messages,
+            max_tokens=profile.clamp_max_tokens(int(max_tokens), self.settings.max_tokens_limit),
+            temperature=None if greedy else temp,
+            top_p=top_p if top_p and top_p < 1 else None,
+            do_sample=False if greedy else None,
+            thinking=thinking if profile.thinking == "optional" else None,
+            include_usage=not profile.known,
+        )
+
+    def _client(self, api_key: str | None):
+        key = (api_key or "").strip() if self.settings.byok else ""
+        if not key and not self.settings.has_key:
+            raise ChatError("no_key_byok" if self.settings.byok else "no_key")
+        return self.endpoint.client(key or None)
+
+    def _sentence(self, error: ChatError | ImageError, lang: str, model: str) -> str:
+        """The one sentence a person reads for this error, in their language."""
+        params = {"model": model or self.settings.default_model, "base_url": self.settings.base_url,
+                  "seconds": int(self.settings.read_timeout), **error.params}
+        if isinstance(error, ImageError):
+            params["name"] = _name(error.params.get("path") or error.params.get("name"))
+        return say(lang, error.key, params)
+
+    def _notice(self, answer: Answer, error: ChatError | ImageError, lang: str, model: str) -> None:
+        sentence = self._sentence(error, lang, model)
+        if answer.interrupted:
+            sentence = f"{say(lang, 'interrupted')}: {sentence}"
+        detail = error.params.get("detail") if isinstance(error, EndpointError) else None
+        answer.notice(sentence, say(lang, "endpoint_said", {"detail": detail}) if detail else "")
+
+    def _stats(self, answer: Answer, lang: str) -> str:
+        ttft, tps, total = answer.timings()
+        if answer.usage:
+            return say(lang, "stats", {"prompt": answer.usage.prompt_tokens, "ttft": ttft,
+                                       "completion": answer.usage.completion_tokens,
+                                       "tps": tps, "total": total})
+        return say(lang, "stats_no_usage", {"ttft": ttft, "total": total})
+
+    # ---- export, import, copy as code -------------------------------------------------------
+
+    def export(self, history: list[dict[str, Any]], model: str, temperature: float,
+               max_tokens: float, system_prompt: str, top_p: float, quality: str,
+               history_images: str, thinking: bool, request: gr.Request):
+        """Write the conversation as Markdown and as JSON (images embedded) for download."""
+        if not history:
+            raise gr.Error(say(request_language(request), "nothing_to_export"), title="")
+        folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M")
+        md, js = folder / f"conversation-{stamp}.md", folder / f"conversation-{stamp}.json"
+        try:
+            values = (model, temperature, max_tokens, system_prompt, top_p, quality, history_images,
+                      thinking)
+            js.write_text(to_json(history, dict(zip(SETTING_NAMES, values, strict=True))), "utf-8")
+        except ExportError as e:
+            raise gr.Error(str(e), title="") from None
+        md.write_text(to_markdown(history), "utf-8")
+        return gr.File(value=[str(md), str(js)], visible=True)
+
+    def import_(self, file: Any, request: gr.Request):
+        """Continue a conversation exported as JSON: its messages, images and settings."""
+        path = file if isinstance(file, str) else getattr(file, "name", None) or file["path"]
+        try:
+            history, saved = from_file(path, Path(get_upload_folder()))
+        except ExportError as e:
+            raise gr.Error(say(request_language(request), e.key, e.params) if e.key in _KNOWN else str(e),
+                           title="") from None
+        return [history, *(self._checked_setting(name, saved.get(name)) for name in SETTING_NAMES)]
+
+    def _checked_setting(self, name: str, value: Any) -> Any:
+        """A setting from an imported file, if it is one the page can show; else unchanged."""
+        checks = {"model": lambda v: isinstance(v, str) and 0 < len(v) < 200,
+                  "temperature": lambda v: isinstance(v, int | float) and 0 <= v <= 2,
+                  "max_tokens": lambda v: isinstance(v, int) and 1 <= v <= self.settings.max_tokens_limit * 8,
+                  "system_prompt": lambda v: isinstance(v, str) and len(v) < 100_000,
+                  "top_p": lambda v: isinstance(v, int | float) and 0 < v <= 1,
+                  "quality": lambda v: v in ("fast", "balanced", "max"),
+                  "history_images": lambda v: v in HISTORY_POLICIES,
+                  "thinking": lambda v: isinstance(v, bool)}
+        return value if checks[name](value) else gr.skip()
+
+    def as_code(self, history: list[dict[str, Any]], model: str, temperature: float,
+                max_tokens: float, system_prompt: str, top_p: float, quality: str,
+                history_images: str, thinking: bool, request: gr.Request):
+        """The last question as a runnable Python snippet and curl command (key left out)."""
+        lang = request_language(request)
+        try:
+            built = self._build(for_retry(history), model, system_prompt, quality, history_images)
+        except (ImageError, ChatError) as e:
+            raise gr.Error(self._sentence(e, lang, model), title="") from None
+        call = self._request(built, model, temperature, max_tokens, top_p, thinking)
+        base = self.settings.base_url
+        return (gr.Code(to_python(call, base), visible=True),
+                gr.Code(to_curl(call, base), visible=True))
+
+    # ---- the stateless API for scripts -------------------------------------------------------
+
+    async def ask(self, images: list[FileData] | None, question: str, model: str = "",
+                  temperature: float = 0.7, max_tokens: int = 1024, system_prompt: str = "",
+                  api_key: str = "", request: gr.Request | None = None) -> AsyncIterator[str]:
+        """Ask one question about the images; streams the answer text as it grows."""
+        lang = request_language(request)
+        files = [str(f["path"] if isinstance(f, dict) else f.path) for f in images or []]
+        history = [user_message((question or "").strip(), files)]
+        try:
+            self._check_sizes(files, lang)
+            built = await asyncio.to_thread(self._build, history, model, system_prompt,
+                                            self.settings.image_quality, "all")
+            request_ = self._request(built, model, temperature, max_tokens, 1.0, False)
+            text = ""
+            async for event in stream_chat(self._client(api_key), request_,
+                                           retries=self.settings.retries,
+                                           backoff=self.settings.retry_backoff):
+                if isinstance(event, TextDelta):
+                    text += event.text
+                    yield text
+                elif isinstance(event, Finish) and event.reason in FINISH_KEYS:
+                    text += f"\n\n[{say(lang, FINISH_KEYS[event.reason])}]"
+                    yield text
+            if not text:
+                raise ChatError("no_choices")
+        except (ImageError, ChatError) as e:
+            raise gr.Error(self._sentence(e, lang, model)) from None
+
+
+def _boxes_dir() -> Path:
+    """Drawn images go next to the uploads, so Gradio serves them and deletes them on schedule."""
+    return Path(get_upload_folder()) / "boxes"
+
+
+def request_language(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None) or {}
+    return language(headers.get("accept-language"))
+
+
+def _name(path: object) -> str:
+    return Path(str(path)).name if path else "?"
+
+
+def _retry_params(status: str) -> dict[str, str]:
+    attempt, _, total = status.partition("/")
+    return {"attempt": attempt, "total": total}
+
