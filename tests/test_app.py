@@ -206,3 +206,27 @@ def test_export_then_import_continues_the_conversation(app: AppProcess, module_f
         assert decode_image(sent).convert("RGB").getpixel((5, 5)) == (0, 0, 255)
     finally:
         page.close()
+
+
+def test_without_a_key_the_page_says_how_to_set_one(module_fake: FakeOpenAI, browser,
+                                                    tmp_path_factory):
+    from playwright.sync_api import expect
+
+    from tests.conftest import start_app, stop_app
+
+    keyless = start_app({"OPENAI_BASE_URL": module_fake.base_url},
+                        tmp_path_factory.mktemp("keyless"))
+    page = browser.new_page()
+    try:
+        page.goto(keyless.url)
+        expect(page.locator("#no-key")).to_contain_text("set OPENAI_API_KEY in .env", timeout=30_000)
+        box = page.locator("#chat-input textarea")
+        box.fill("Hello?")
+        box.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("No API key", timeout=15_000)
+        expect(box).to_be_editable(timeout=10_000)
+        assert module_fake.requests == []
+        assert "Traceback" not in keyless.log()
+    finally:
+        page.close()
+        stop_app(keyless)

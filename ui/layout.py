@@ -40,8 +40,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                    delete_cache=(settings.file_ttl_seconds, settings.file_ttl_seconds)) as demo:
         gr.Markdown(i18n("heading"), elem_id="heading")
         if not settings.has_key and not settings.byok:
-            gr.Markdown(f"⚠️ {say('en', 'no_key')}  \n{say('zh', 'no_key')}",
-                        elem_classes="notice", elem_id="no-key")
+            gr.Markdown(i18n("no_key_banner"), elem_classes="notice", elem_id="no-key")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
