@@ -102,6 +102,7 @@ class Reply:
     status: int = 200  # non-200 -> JSON error body {"error": {"code", "message"}}, no stream
     error_code: str | None = None  # Zhipu code for the error body or error_event frame
     error_message: str = ""
+    body: str | None = None  # with status != 200: this body as is (a proxy's HTML or JSON page)
     fault: str | None = None  # one of FAULTS
     stall: float = 30.0  # seconds of silence for stall_mid (cut short by disconnect or stop())
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers (Retry-After)
@@ -358,6 +359,11 @@ class FakeOpenAI:
         if reply.fault == "drop_before":
             conn.abort()
             return
+        if reply.status != 200 and reply.body is not None:
+            html = reply.body.lstrip().startswith("<")
+            await conn.send_raw(reply.status, reply.body.encode(), reply.headers,
+                                "text/html; charset=utf-8" if html else "application/json")
+            return
         if reply.status != 200:
             code, message = _DEFAULT_ERRORS.get(reply.status, (str(reply.status), "error"))
             await conn.send_error(reply.status, reply.error_code or code,
@@ -585,7 +591,7 @@ class _Conn:
         try:
             # The client sends nothing while awaiting a response, so a read only ends on EOF.
             await asyncio.wait_for(self.reader.read(1), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         self.keep_alive = False
         return False

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ from ui.config import Settings
 from ui.errors import EndpointError, classify_http
 
 log = logging.getLogger("glmchat")
+
+MAX_RETRY_WAIT = 30.0  # a longer Retry-After is not waited out silently: the user is told instead
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,11 @@ class Endpoint:
 
 async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int = 3,
                       backoff: float = 1.0) -> AsyncIterator[Event]:
-    """Stream one answer as events; retry rate limits and 5xx before the first token."""
+    """Stream one answer as events; retry rate limits and 5xx before the first token.
+
+    The wait before retry n is the endpoint's Retry-After if it sent one, else
+    backoff · 2^(n-1) seconds plus up to 25% jitter.
+    """
     attempt = 0
     while True:
         got_output = False
@@ -134,18 +141,23 @@ async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int
                 continue
             if got_output or not error.retryable or attempt >= retries:
                 raise
+            if error.retry_after is not None and error.retry_after > MAX_RETRY_WAIT:
+                raise  # the endpoint asks for a long pause: let the person decide when
             attempt += 1
-            delay = backoff * 2 ** (attempt - 1) * (1 + random.random() / 4)
+            delay = error.retry_after if error.retry_after is not None else (
+                backoff * 2 ** (attempt - 1) * (1 + random.random() / 4))
             yield Retrying(attempt, retries, delay, error)
             await asyncio.sleep(delay)
 
 
 async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterator[Event]:
-    """One HTTP request; SDK and transport failures become EndpointError."""
+    """One HTTP request; every SDK failure becomes an EndpointError (what the SDK raises is
+    pinned by tests/test_fake_openai.py)."""
     log.info("request %s", describe(request))
-    started = False
+    opened = started = False  # response headers arrived / answer text arrived
     try:
         stream = await client.chat.completions.create(**request.body(), stream=True)
+        opened = True
         async with stream:
             async for chunk in stream:
                 if chunk.usage is not None:
@@ -163,29 +175,59 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterat
                     yield TextDelta(delta.content)
                 if choice.finish_reason:
                     yield Finish(choice.finish_reason)
-    except openai.APIStatusError as e:
-        raise _from_status(e) from None
-    except openai.APITimeoutError:
-        raise EndpointError("stalled" if started else "timeout_first", retryable=not started) from None
-    except openai.APIConnectionError:
-        raise EndpointError("dropped" if started else "connect", retryable=not started) from None
-    except openai.APIError as e:
-        # An {"error": ...} frame inside the stream.
-        status, code, message = _error_fields(e.body, e.message)
-        raise classify_http(status, code, message) if code else EndpointError(
-            "stream_error", detail=message) from None
-    except httpx2.TimeoutException:
-        raise EndpointError("stalled" if started else "timeout_first", retryable=not started) from None
-    except httpx2.TransportError:
-        raise EndpointError("dropped" if started else "connect", retryable=not started) from None
-    except (json.JSONDecodeError, ValueError, TypeError) as e:
-        log.warning("malformed chunk: %s", type(e).__name__)
-        raise EndpointError("malformed") from None
+    except openai.APIStatusError as e:  # an HTTP error status before the stream
+        error = _from_status(e)
+    except openai.APITimeoutError:  # no data for the read timeout (subclass of the next one)
+        error = EndpointError("stalled" if started else "timeout_first",
+                              seconds=_read_timeout(client))
+    except openai.APIConnectionError:  # refused / reset before the response, or dropped mid-body
+        error = EndpointError("dropped" if opened else "connect")
+    except openai.APIError as e:  # an {"error": ...} frame inside the stream (no status)
+        _, code, message = _error_fields(e.body, e.message)
+        error = classify_http(None, code, message)
+        if error.key == "unknown":
+            error = EndpointError("stream_error", code=code, detail=error.params["detail"])
+    except json.JSONDecodeError:  # the SDK lets a broken `data:` line escape as it is
+        error = EndpointError("malformed")
+    else:
+        return
+    _scrub(error, str(client.api_key or ""))
+    log.warning("endpoint error %s status=%s code=%s after_output=%s detail=%s", error.key,
+                error.status, error.code, started, error.params.get("detail", ""))
+    raise error
 
 
 def _from_status(e: openai.APIStatusError) -> EndpointError:
     _, code, message = _error_fields(e.body, e.message)
-    return classify_http(e.status_code, code, message)
+    error = classify_http(e.status_code, code, message)
+    error.retry_after = _retry_after(e.response.headers)
+    return error
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the endpoint asked us to wait (Retry-After / OpenAI's retry-after-ms), if any."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            seconds = float(headers.get(name, "")) / scale
+        except ValueError:
+            continue  # absent, or an HTTP date: fall back to our own backoff
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
+def _read_timeout(client: AsyncOpenAI) -> str:
+    """The read timeout as people write it: "60", "0.5"."""
+    timeout = client.timeout
+    seconds = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
+    return f"{seconds:g}" if isinstance(seconds, int | float) else "?"
+
+
+def _scrub(error: EndpointError, key: str) -> None:
+    """Some proxies echo the key they were given in their error text: never pass it on."""
+    detail = error.params.get("detail")
+    if key and isinstance(detail, str) and key in detail:
+        error.params["detail"] = detail.replace(key, "***")
 
 
 def _error_fields(body: object, fallback: str) -> tuple[int | None, str | None, str]:

@@ -2,14 +2,19 @@
 
     ChatError                 .key names a sentence in ui/i18n.py, .params fill it
     ├── InputError            the user's message cannot be sent as it is (nothing sent yet)
-    │     empty, too_many_images, base64_not_accepted, bad_link, image_* (ui/images.py)
-    └── EndpointError         the endpoint refused or failed; .retryable, .partial
-          auth, model_not_found, bad_request, messages_illegal, prompt_too_long,
-          sensitive_input, too_large, quota, rate_limited, server_error, connect,
-          timeout_first, stalled, dropped, malformed, stream_error, no_choices, unknown
+    │     empty, too_many_images, base64_not_accepted, bad_link
+    │     (image_* keys come as ui.images.ImageError, with the same .key / .params)
+    └── EndpointError         the endpoint refused or failed; .retryable, .retry_after, .status, .code
+          HTTP status (+ Zhipu code or proxy wording):  auth, model_not_found, model_forbidden,
+              bad_request,
+              messages_illegal, prompt_too_long, sensitive_input, too_large, quota,
+              rate_limited*, server_error*, unknown
+          transport:  connect (no response), dropped (mid-body), timeout_first, stalled
+          stream:     malformed (unparseable chunk), stream_error ({"error": …} frame)
+          * retried before the first token (ui/client.py); everything else goes to the user at once
 
 A finish_reason other than `stop` is not an error (the answer arrived) but still gets a sentence:
-see FINISH_KEYS. Only ui/layout.py turns these into text for people.
+see FINISH_KEYS. Only ui/handlers.py turns these into text for people.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class EndpointError(ChatError):
         self.retryable = retryable
         self.status = status
         self.code = code
+        self.retry_after: float | None = None  # seconds, when the endpoint sent Retry-After
 
 
 # Zhipu business codes (glm-vision-facts.md) and what they mean for the user.
@@ -52,6 +58,7 @@ _CODE_KEYS: dict[str, tuple[str, bool]] = {
     "1210": ("bad_request", False),
     "1211": ("model_not_found", False),
     "1214": ("messages_illegal", False),
+    "1220": ("model_forbidden", False),
     "1234": ("server_error", True),
     "1261": ("prompt_too_long", False),
     "1301": ("sensitive_input", False),
@@ -106,7 +113,10 @@ def classify_http(status: int | None, code: str | None, message: str) -> Endpoin
     return EndpointError(key, retryable=retryable, status=status, code=code, detail=detail)
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
 def _short(message: str, limit: int = 200) -> str:
     """One line of the endpoint's own words, trimmed, for the end of our sentence."""
-    line = " ".join(message.split())
+    line = " ".join(_TAG.sub(" ", message).split())  # a proxy's HTML error page, as text
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -67,7 +67,7 @@ class Chat:
         try:
             return await asyncio.to_thread(self._build, history, model, "", quality, history_images)
         except (ImageError, ChatError) as e:
-            raise gr.Error(self._sentence(e, lang, model), title="") from None
+            raise _refuse(self._sentence(e, lang, model)) from None
 
     async def add_turn(self, value: dict[str, Any] | None, history: list[dict[str, Any]] | None,
                        model: str, quality: str, history_images: str, request: gr.Request):
@@ -77,7 +77,7 @@ class Chat:
         files = [f if isinstance(f, str) else f.get("path", "") for f in value.get("files") or []]
         text = (value.get("text") or "").strip()
         if not text and not files:
-            raise gr.Error(say(lang, "empty"), title="")
+            raise _refuse(say(lang, "empty"))
         self._check_sizes(files, lang)
         new_history = [*(history or []), user_message(text, files)]
         await self.check_turn(new_history, model, quality, history_images, lang)
@@ -99,8 +99,7 @@ class Chat:
             except OSError:
                 too_big = False
             if too_big:
-                raise gr.Error(say(lang, "image_upload_too_big", {"name": _name(f), "limit": limit}),
-                               title="")
+                raise _refuse(say(lang, "image_upload_too_big", {"name": _name(f), "limit": limit}))
 
     # ---- streaming the answer ----------------------------------------------------------------
 
@@ -218,7 +217,7 @@ class Chat:
                history_images: str, thinking: bool, request: gr.Request):
         """Write the conversation as Markdown and as JSON (images embedded) for download."""
         if not history:
-            raise gr.Error(say(request_language(request), "nothing_to_export"), title="")
+            raise _refuse(say(request_language(request), "nothing_to_export"))
         folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M")
@@ -228,7 +227,7 @@ class Chat:
                       thinking)
             js.write_text(to_json(history, dict(zip(SETTING_NAMES, values, strict=True))), "utf-8")
         except ExportError as e:
-            raise gr.Error(str(e), title="") from None
+            raise _refuse(str(e)) from None
         md.write_text(to_markdown(history), "utf-8")
         return gr.File(value=[str(md), str(js)], visible=True)
 
@@ -238,8 +237,8 @@ class Chat:
         try:
             history, saved = from_file(path, Path(get_upload_folder()))
         except ExportError as e:
-            raise gr.Error(say(request_language(request), e.key, e.params) if e.key in _KNOWN else str(e),
-                           title="") from None
+            lang = request_language(request)
+            raise _refuse(say(lang, e.key, e.params) if e.key in _KNOWN else str(e)) from None
         return [history, *(self._checked_setting(name, saved.get(name)) for name in SETTING_NAMES)]
 
     def _checked_setting(self, name: str, value: Any) -> Any:
@@ -262,7 +261,7 @@ class Chat:
         try:
             built = self._build(for_retry(history), model, system_prompt, quality, history_images)
         except (ImageError, ChatError) as e:
-            raise gr.Error(self._sentence(e, lang, model), title="") from None
+            raise _refuse(self._sentence(e, lang, model)) from None
         call = self._request(built, model, temperature, max_tokens, top_p, thinking)
         base = self.settings.base_url
         return (gr.Code(to_python(call, base), visible=True),
@@ -295,12 +294,17 @@ class Chat:
             if not text:
                 raise ChatError("no_choices")
         except (ImageError, ChatError) as e:
-            raise gr.Error(self._sentence(e, lang, model)) from None
+            raise _refuse(self._sentence(e, lang, model)) from None
 
 
 def _boxes_dir() -> Path:
     """Drawn images go next to the uploads, so Gradio serves them and deletes them on schedule."""
     return Path(get_upload_folder()) / "boxes"
+
+
+def _refuse(message: str) -> gr.Error:
+    """One sentence for the visitor; an expected refusal, so no traceback in the server log."""
+    return gr.Error(message, title="", print_exception=False)
 
 
 def request_language(request: gr.Request | None) -> str:

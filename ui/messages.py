@@ -74,7 +74,7 @@ def is_ui_only(message: dict[str, Any]) -> bool:
 def split_links(text: str) -> tuple[str, tuple[str, ...]]:
     """Take lines that are only a link out of the text; raise for links that are not http(s)."""
     kept, links = [], []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         match = _LINK_LINE.match(line)
         url = match["url"] if match else ""
         scheme = url.split(":", 1)[0].lower()
