@@ -7,9 +7,9 @@ import logging
 import os
 import sys
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
-load_dotenv()
+load_dotenv(find_dotenv(usecwd=True))  # the .env of the folder the app is started from
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from ui.config import ConfigError, Settings  # noqa: E402  (after load_dotenv on purpose)

@@ -86,7 +86,8 @@ def start_app(env_extra: dict[str, str], tmp: Path) -> AppProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GLM_"))}
     env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                 "GRADIO_TEMP_DIR": str(tmp / "gradio"), "PYTHONUNBUFFERED": "1", **env_extra})
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, text=True,
+    # Started from a temp folder, so a developer's own .env in the checkout is not read.
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output: list[str] = []
     ready: queue.Queue[bool] = queue.Queue()
