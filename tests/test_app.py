@@ -230,3 +230,92 @@ def test_without_a_key_the_page_says_how_to_set_one(module_fake: FakeOpenAI, bro
     finally:
         page.close()
         stop_app(keyless)
+
+
+def test_browser_stop_retry_undo_clear_and_examples(app: AppProcess, module_fake: FakeOpenAI,
+                                                    browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    try:
+        page.goto(app.url)
+        box = page.locator("#chat-input textarea")
+        chat = page.locator("#chat")
+        expect(box).to_be_visible(timeout=30_000)
+
+        # One click on an example asks it, image and all.
+        page.get_by_role("button", name=re.compile("Select example 1")).click()
+        expect(chat).to_contain_text("Echo: Which quarter had the highest revenue", timeout=15_000)
+        expect(chat.locator("img[alt='chart.png'], img[src*='chart']").first).to_be_visible()
+        expect(box).to_be_editable(timeout=10_000)
+
+        # Stop mid-stream: the partial answer stays, the input is usable again.
+        module_fake.script(Reply(text=" ".join(f"word{i}" for i in range(300)), tps=20))
+        box.fill("Tell me a long story")
+        box.press("Enter")
+        expect(chat).to_contain_text("word3", timeout=15_000)
+        page.locator("#chat-input button.stop-button").click()
+        expect(box).to_be_editable(timeout=10_000)
+        stopped = chat.inner_text()
+        assert "word3" in stopped and "word299" not in stopped
+
+        # Retry asks the same question again and replaces the answer.
+        page.get_by_role("button", name="Retry").last.click()
+        expect(chat).to_contain_text("Echo: Tell me a long story", timeout=15_000)
+        assert module_fake.requests[-1].last_user_text() == "Tell me a long story"
+        expect(box).to_be_editable(timeout=10_000)
+
+        # Undo removes the last turn and puts its text back in the input.
+        page.get_by_role("button", name="Undo").last.click()
+        expect(box).to_have_value("Tell me a long story", timeout=10_000)
+        expect(chat).not_to_contain_text("Echo: Tell me a long story")
+
+        # Clear empties the conversation.
+        page.get_by_role("button", name="Clear").click()
+        expect(chat).not_to_contain_text("Echo:", timeout=10_000)
+    finally:
+        page.close()
+
+
+def test_bring_your_own_key_stays_in_the_visitor_browser(module_fake: FakeOpenAI, browser,
+                                                         tmp_path_factory):
+    from playwright.sync_api import expect
+
+    from tests.conftest import start_app, stop_app
+
+    visitor_key = "sk-visitor-own-key-9a8b7c"
+    byok = start_app({"OPENAI_BASE_URL": module_fake.base_url, "GLM_BYOK": "true"},
+                     tmp_path_factory.mktemp("byok"))
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(byok.url)
+        key_box = page.locator("#api-key input")
+        expect(key_box).to_be_visible(timeout=30_000)
+        box = page.locator("#chat-input textarea")
+        box.fill("Without a key?")
+        box.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("Enter your API key", timeout=15_000)
+        expect(page.locator("#api-key")).to_contain_text("Kept only in this browser")
+        assert module_fake.requests == []
+
+        key_box.fill(visitor_key)
+        key_box.blur()
+        page.wait_for_function(
+            "() => Object.keys(localStorage).some(k => k.includes('glm-vision-chat-key'))")
+        expect(box).to_be_editable(timeout=10_000)
+        box.fill("With my key")
+        box.press("Enter")
+        # The unanswered first question stays in the conversation and goes along with this one.
+        expect(page.locator("#chat")).to_contain_text("Echo: Without a key? With my key",
+                                                      timeout=15_000)
+        assert module_fake.requests[-1].headers["authorization"] == f"Bearer {visitor_key}"
+
+        page.reload()
+        expect(page.locator("#api-key input")).to_have_value(visitor_key, timeout=30_000)
+        stored = page.evaluate("() => JSON.stringify(localStorage)")
+        assert visitor_key not in stored  # kept encrypted in the browser
+        assert visitor_key not in byok.log()
+    finally:
+        context.close()
+        stop_app(byok)

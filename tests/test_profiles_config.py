@@ -90,7 +90,8 @@ def test_app_exits_with_one_line_on_a_bad_setting(tmp_path):
 
     from tests.conftest import ROOT
 
-    result = subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=tmp_path,
+                            capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "GLM_TEMPERATURE": "hot",
                                  "GRADIO_TEMP_DIR": str(tmp_path), "HOME": str(tmp_path)},
                             timeout=120)

@@ -78,7 +78,7 @@ LABELS: dict[str, dict[str, str]] = {
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
         "no_key": "No API key: set OPENAI_API_KEY in .env or as a Space secret, then restart the app.",
-        "no_key_byok": "Enter your API key in Settings to start.",
+        "no_key_byok": "Enter your API key in the “Your API key” box on the right, then ask again.",
         "empty": "Type a question or add an image first.",
         "too_many_images": "{model} accepts at most {limit} image(s) per request and this message has {count}: remove some and send again.",
         "base64_not_accepted": "{model} only accepts image links, not uploaded files: paste an http(s) image link or pick another model.",
@@ -144,7 +144,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "zh": {
         "no_key": "没有 API Key：请在 .env 或 Space 的 Secrets 中设置 OPENAI_API_KEY，然后重启应用。",
-        "no_key_byok": "请先在设置中填写你的 API Key。",
+        "no_key_byok": "请在右侧“你的 API Key”框中填写 Key，然后重新提问。",
         "empty": "请先输入问题或添加图片。",
         "too_many_images": "{model} 每次请求最多接受 {limit} 张图片，这条消息有 {count} 张：请删掉一些后重新发送。",
         "base64_not_accepted": "{model} 只接受图片链接，不接受上传的文件：请粘贴 http(s) 图片链接，或换一个模型。",

@@ -82,7 +82,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 system_prompt = gr.Textbox(settings.system_prompt, label=i18n("system_prompt"),
                                            placeholder=i18n("system_placeholder"), lines=3)
                 api_key = gr.Textbox(label=i18n("api_key"), info=i18n("api_key_info"),
-                                     type="password", visible=settings.byok)
+                                     type="password", visible=settings.byok, elem_id="api-key")
                 with gr.Accordion(i18n("advanced"), open=False):
                     top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label=i18n("top_p"))
                     quality = gr.Radio([(i18n("quality_fast"), "fast"),
