@@ -54,7 +54,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             for name, (width, height, theme) in SHOTS.items():
-                fake.script(Reply(text=ANSWER, reasoning=""))
+                fake.script(Reply(text=ANSWER, ttft=0.6, tps=60))  # a realistic pace for the stats line
                 page = browser.new_page(viewport={"width": width, "height": height},
                                         locale="en-US", color_scheme=theme)
                 page.goto(f"{app.url}?__theme={theme}")
