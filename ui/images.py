@@ -3,8 +3,9 @@
 Encoding rule: photos (JPEG, HEIF, lossy WebP, and big lossless files that compress like photos)
 are sent as JPEG at the preset's photo size (balanced: long side 2048 px, quality 85).
 Screenshots, scans and graphics (PNG, GIF, BMP, lossless WebP, ...) keep more pixels (balanced:
-3072 px, so 12 px text in a 4000×3000 screenshot stays ≥ 9 px) and are sent as PNG when that takes
-at most half of `max_bytes`, else as JPEG at high quality with full-resolution colour. Whatever is
+3072 px, so 12 px text in a 4000×3000 screenshot stays ≥ 9 px) and are sent as PNG when they need
+no resizing and that takes at most half of `max_bytes`, else as JPEG (balanced: quality 85) with
+full-resolution colour, which keeps small coloured text crisp. Whatever is
 still over `max_bytes` is re-encoded at lower quality, then smaller, until it fits: nothing is
 rejected for being big, only for declaring more than `max_pixels` (a decompression bomb). A JPEG or
 PNG that already fits and needs no rotation or conversion is sent byte for byte as uploaded.
@@ -69,7 +70,7 @@ class Preset:
 
 QUALITY = {
     "fast": Preset(1024, 1024, 80, 88),
-    "balanced": Preset(2048, 3072, 85, 92),
+    "balanced": Preset(2048, 3072, 85, 85),
     "max": Preset(6000, 6000, 92, 95),  # as large as max_side and max_bytes allow
 }
 DRAFT_UNDERSHOOT = 0.9  # a JPEG decoded at 1/2..1/8 scale may land up to 10% under the limit
@@ -229,11 +230,14 @@ def _prepare(
     if animated:
         notes.append("first_frame")
     out = _to_8bit_rgb_or_l(im)
-    if max(out.size) > limit:  # reducing_gap: integer reduce() first, then a cheap final resize
+    resized = max(out.size) > limit
+    if resized:  # reducing_gap: integer reduce() first, then a cheap final resize
         out = out.resize((tw, th), _FILTER[kind], reducing_gap=3.0)
     if orientation in _TRANSPOSE:  # after shrinking: transposing fewer pixels is cheaper
         out = out.transpose(_TRANSPOSE[orientation])
-    png_guess = size * out.width * out.height // (w * h) if fmt in ("PNG", "GIF", "WEBP") else 0
+    # Resampling smears flat colours into gradients that PNG cannot compress: a downscaled graphic
+    # goes straight to JPEG (4:4:4, text stays crisp) instead of paying for a PNG attempt first.
+    png_guess = (max_bytes + 1 if resized else size) if fmt in ("PNG", "GIF", "WEBP") else 0
     data, mime, out_size, stepped = _encode(out, kind, preset, max_bytes, png_guess, name)
     if deep or out.mode != im.mode or _AS_IS.get(fmt) != mime:
         notes.append("converted")
