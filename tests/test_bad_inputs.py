@@ -1,4 +1,4 @@
-"""A corpus of awkward inputs, made in code, each tried through the chat (Chat.add_turn, then the
+"""A corpus of awkward inputs, made in code, each tried through the chat (Chat.submit, then the
 answer) and through `/ask` on the launched app.
 
 Refused inputs end in one sentence naming the problem and nothing reaches the endpoint; odd but
@@ -52,11 +52,25 @@ def chat_for(fake: FakeOpenAI, **overrides: str) -> Chat:
     return Chat(Settings.from_env(env))
 
 
+def shown_turn(chat: Chat, value: dict[str, Any], history: list[dict[str, Any]],
+               model: str = "glm-4.5v", quality: str = "balanced") -> list[dict[str, Any]]:
+    """What Enter shows first: the history with the new turn (or the gr.Error refusing it)."""
+    updates = chat.submit(value, history, model, 0.7, 512, "", 1.0, quality, "all", False, "",
+                          Browser())
+
+    async def first() -> list[dict[str, Any]]:
+        try:
+            shown, _, _ = await updates.__anext__()
+            return shown
+        finally:
+            await updates.aclose()
+
+    return LOOP.run_until_complete(first())
+
+
 def add_turn(chat: Chat, text: str, files: list[str], model: str = "glm-4.5v",
              quality: str = "balanced") -> list[dict[str, Any]]:
-    history, _ = LOOP.run_until_complete(
-        chat.add_turn({"text": text, "files": files}, [], model, quality, "all", Browser()))
-    return history
+    return shown_turn(chat, {"text": text, "files": files}, [], model, quality)
 
 
 def answer(chat: Chat, history: list[dict[str, Any]], model: str = "glm-4.5v",
@@ -309,9 +323,8 @@ def test_chat_refuses_bad_input_with_one_sentence_and_sends_nothing(name: str, f
     chat = chat_for(fake)
     history: list[dict[str, Any]] = []
     with pytest.raises(gr.Error) as info:
-        LOOP.run_until_complete(chat.add_turn(
-            {"text": case.text, "files": [str(p) for p in case.files(tmp_path)]}, history,
-            case.model, "balanced", "all", Browser()))
+        shown_turn(chat, {"text": case.text, "files": [str(p) for p in case.files(tmp_path)]},
+                   history, case.model)
     message = info.value.message
     assert all(word in message for word in case.words), message
     assert "\n" not in message and "{" not in message and "Traceback" not in message

@@ -205,8 +205,7 @@ def test_files_the_user_did_not_upload_are_refused(path: str, server: AppProcess
     # Through the chat: the forged file in the history and in the input box.
     final = page.run("respond", [chat_history("what is it", [forged]), *RESPOND_ARGS])
     assert final["success"] is False
-    final = page.run("add_turn", [{"text": "what is it", "files": [forged]}, [], "glm-4.5v",
-                                  "balanced", "all"])
+    final = page.run("submit", [{"text": "what is it", "files": [forged]}, [], *RESPOND_ARGS])
     assert final["success"] is False
 
     assert endpoint.request_count == 0  # nothing of it reached the endpoint

@@ -8,6 +8,7 @@ we want to tell the user "retrying 1/3…" while it happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -116,6 +117,34 @@ class Endpoint:
         if api_key:
             return self._client.with_options(api_key=api_key)
         return self._client
+
+
+class Started:
+    """A chat stream whose request is already on its way: its first event is being fetched.
+
+    Made before the page is updated with the question, so the endpoint starts working while
+    Gradio renders; iterate it like stream_chat() and always `aclose()` it.
+    """
+
+    def __init__(self, events: AsyncIterator[Event]) -> None:
+        self._events = events
+        self._first: asyncio.Future[Event] | None = asyncio.ensure_future(anext(events))
+
+    def __aiter__(self) -> Started:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return await first
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        if self._first is not None:  # never read (the visitor pressed Stop): stop the request
+            self._first.cancel()
+            with contextlib.suppress(BaseException):
+                await self._first
+        await self._events.aclose()  # type: ignore[attr-defined]
 
 
 async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int = 3,

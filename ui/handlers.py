@@ -21,7 +21,7 @@ from gradio import FileData
 from gradio.utils import get_upload_folder
 
 from ui.annotate import draw_boxes
-from ui.client import ChatRequest, Endpoint, Finish, TextDelta, stream_chat
+from ui.client import ChatRequest, Endpoint, Finish, Started, TextDelta, stream_chat
 from ui.config import Settings
 from ui.conversation import (
     Answer,
@@ -59,19 +59,14 @@ class Chat:
     def profile(self, model: str) -> ModelProfile:
         return profile_for(model or self.settings.default_model, self.overrides)
 
-    # ---- turning input into a user turn ------------------------------------------------------
+    # ---- a question: shown at once, then answered ------------------------------------------
 
-    async def check_turn(self, history: list[dict[str, Any]], model: str, quality: str,
-                         history_images: str, lang: str) -> Built:
-        """Build the request now, so bad input is refused before the turn is shown as sent."""
-        try:
-            return await asyncio.to_thread(self._build, history, model, "", quality, history_images)
-        except (ImageError, ChatError) as e:
-            raise _refuse(self._sentence(e, lang, model)) from None
-
-    async def add_turn(self, value: dict[str, Any] | None, history: list[dict[str, Any]] | None,
-                       model: str, quality: str, history_images: str, request: gr.Request):
-        """Enter pressed: show the question and images at once, or refuse with one sentence."""
+    async def submit(self, value: dict[str, Any] | None, history: list[dict[str, Any]] | None,
+                     model: str, temperature: float, max_tokens: float, system_prompt: str,
+                     top_p: float, quality: str, history_images: str, thinking: bool, api_key: str,
+                     request: gr.Request):
+        """Enter pressed: show the question and images at once, or refuse with one sentence
+        (the input keeps the text and images); then stream the answer. One event, one trip."""
         lang = request_language(request)
         value = value or {}
         files = [f if isinstance(f, str) else f.get("path", "") for f in value.get("files") or []]
@@ -80,9 +75,20 @@ class Chat:
             raise _refuse(say(lang, "empty"))
         self._check_sizes(files, lang)
         new_history = [*(history or []), user_message(text, files)]
-        await self.check_turn(new_history, model, quality, history_images, lang)
-        return new_history, gr.MultimodalTextbox(value=None, interactive=False,
-                                                 submit_btn=False, stop_btn=True)
+        try:
+            built = await asyncio.to_thread(self._build, new_history, model, system_prompt, quality,
+                                            history_images)
+        except (ImageError, ChatError) as e:
+            raise _refuse(self._sentence(e, lang, model)) from None
+        started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
+        try:  # the request is on its way while the page shows the question
+            yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
+                                                        submit_btn=False, stop_btn=True)
+            async for shown, stats in self._answer(new_history, built, model, lang, started):
+                yield shown, stats, gr.skip()
+        finally:
+            if isinstance(started, Started):
+                await started.aclose()
 
     async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
         """Fill the image cache for attached files; errors wait until Enter is pressed."""
@@ -106,20 +112,47 @@ class Chat:
     async def respond(self, history: list[dict[str, Any]], model: str, temperature: float,
                       max_tokens: float, system_prompt: str, top_p: float, quality: str,
                       history_images: str, thinking: bool, api_key: str, request: gr.Request):
-        """Stream the answer into the conversation; faults end as a notice, never a traceback."""
+        """Answer the last question of the history again (Retry)."""
         lang = request_language(request)
-        answer = Answer.start(history)
-        stats = ""
         try:
-            client = self._client(api_key)
             built = await asyncio.to_thread(self._build, history, model, system_prompt, quality,
                                             history_images)
-            if built.images or built.omitted:
-                answer.history.append(seen_message(built, lang))
-            request_ = self._request(built, model, temperature, max_tokens, top_p, thinking)
+        except (ImageError, ChatError) as e:
+            answer = Answer.start(history)
+            self._notice(answer, e, lang, model)
+            yield answer.history, ""
+            return
+        started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
+        try:
+            async for update in self._answer(history, built, model, lang, started):
+                yield update
+        finally:
+            if isinstance(started, Started):
+                await started.aclose()
+
+    def _start(self, built: Built, model: str, temperature: float, max_tokens: float,
+               top_p: float, thinking: bool, api_key: str) -> Started | ChatError:
+        """Send the request now; without a key to send it with, the error to tell later."""
+        try:
+            client = self._client(api_key)
+        except ChatError as error:
+            return error
+        request_ = self._request(built, model, temperature, max_tokens, top_p, thinking)
+        return Started(stream_chat(client, request_, retries=self.settings.retries,
+                                   backoff=self.settings.retry_backoff))
+
+    async def _answer(self, history: list[dict[str, Any]], built: Built, model: str, lang: str,
+                      events: Started | ChatError) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        """Stream the answer into the conversation; faults end as a notice, never a traceback."""
+        answer = Answer.start(history)
+        if built.images or built.omitted:
+            answer.history.append(seen_message(built, lang))
+        stats = ""
+        try:
+            if isinstance(events, ChatError):
+                raise events
             last = 0.0
-            async for event in stream_chat(client, request_, retries=self.settings.retries,
-                                           backoff=self.settings.retry_backoff):
+            async for event in events:
                 answer.apply(event)
                 now = time.monotonic()
                 if answer.status:
@@ -136,9 +169,7 @@ class Chat:
             elif not answer.text and not answer.reasoning:
                 answer.notice(say(lang, "no_choices"))
             stats = self._stats(answer, lang)
-        except ChatError as e:
-            self._notice(answer, e, lang, model)
-        except ImageError as e:
+        except (ChatError, ImageError) as e:
             self._notice(answer, e, lang, model)
         except Exception:  # a bug of ours: keep the conversation, log the details
             log.exception("unexpected error while answering")

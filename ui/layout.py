@@ -111,11 +111,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                                      stop_btn=False),
                   "outputs": chat_input, "queue": False, **private}
 
-        submitted = chat_input.submit(chat.add_turn, [chat_input, chatbot, model, quality,
-                                                      history_images],
-                                      [chatbot, chat_input], **private)
-        answering = submitted.success(chat.respond, [chatbot, *settings_inputs],
-                                      [chatbot, stats], **private)
+        asking = [chat_input, chatbot, *settings_inputs]
+        # The streaming answer is its own progress bar: no overlay on the chat (it would also
+        # swallow clicks on Retry/Undo for a moment after Stop).
+        quiet: dict[str, Any] = {"show_progress": "minimal", **private}
+        answering = chat_input.submit(chat.submit, asking, [chatbot, stats, chat_input], **quiet)
         answering.then(**unlock)
 
         def load_example(selection: gr.SelectData) -> dict[str, Any]:
@@ -123,17 +123,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     "files": [f["path"] if isinstance(f, dict) else f
                               for f in selection.value.get("files", [])]}
 
-        example = chatbot.example_select(load_example, None, chat_input, queue=False, **private)
-        example_answer = example.success(
-            chat.add_turn, [chat_input, chatbot, model, quality, history_images],
-            [chatbot, chat_input], **private,
-        ).success(chat.respond, [chatbot, *settings_inputs], [chatbot, stats], **private)
+        example_answer = chatbot.example_select(
+            load_example, None, chat_input, queue=False, **private,
+        ).success(chat.submit, asking, [chatbot, stats, chat_input], **quiet)
         example_answer.then(**unlock)
 
         retried = chatbot.retry(for_retry, chatbot, chatbot, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
-        ).then(chat.respond, [chatbot, *settings_inputs], [chatbot, stats], **private)
+        ).then(chat.respond, [chatbot, *settings_inputs], [chatbot, stats], **quiet)
         retried.then(**unlock)
 
         export_btn.click(chat.export, [chatbot, *remembered], downloads, **private)
