@@ -98,3 +98,8 @@ def test_app_exits_with_one_line_on_a_bad_setting(tmp_path):
     assert result.returncode != 0
     assert "Configuration error: GLM_TEMPERATURE='hot' is not a number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bad_model_profiles_are_a_config_error_at_start():
+    with pytest.raises(ConfigError, match="GLM_MODEL_PROFILES: unknown field 'colour'"):
+        Settings.from_env({"GLM_MODEL_PROFILES": "glm-4v:colour=red"})

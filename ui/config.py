@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ui.profiles import parse_overrides
+
 ZHIPU_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
 DEFAULT_MODELS = ("GLM-4V-Plus", "GLM-4V")
 
@@ -94,6 +96,11 @@ class Settings:
         if default_model not in models:
             models = (default_model, *models)
         host = get.text("GRADIO_SERVER_NAME", "127.0.0.1")
+        overrides = ";".join(filter(None, (preset.profiles, get.text("GLM_MODEL_PROFILES", ""))))
+        try:
+            parse_overrides(overrides)  # fail at start-up, not at the first question
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         return cls(
             api_key=Secret(get.text("OPENAI_API_KEY", "").strip()),
             key_required=preset.needs_key,
@@ -109,8 +116,7 @@ class Settings:
             image_quality=get.choice("GLM_IMAGE_QUALITY", "balanced", ("fast", "balanced", "max")),
             max_upload_mb=get.integer("GLM_MAX_UPLOAD_MB", 20, 1, 1024),
             max_images=get.integer("GLM_MAX_IMAGES", 0, 0, 1000),
-            profile_overrides=";".join(filter(None, (preset.profiles,
-                                                     get.text("GLM_MODEL_PROFILES", "")))),
+            profile_overrides=overrides,
             concurrency=get.integer("GLM_CONCURRENCY", 64, 1, 10_000),
             connect_timeout=get.number("GLM_CONNECT_TIMEOUT", 10.0, 0.1, 600.0),
             read_timeout=get.number("GLM_READ_TIMEOUT", 60.0, 0.1, 3600.0),

@@ -40,7 +40,7 @@ from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.snippets import to_curl, to_python
 
 log = logging.getLogger("glmchat")
-_KNOWN = MESSAGES["en"]
+_SENTENCES = MESSAGES["en"]
 
 YIELD_EVERY = 0.04  # seconds between screen updates while streaming: smooth, and cheap on the server
 SETTING_NAMES = ("model", "temperature", "max_tokens", "system_prompt", "top_p", "quality",
@@ -197,7 +197,7 @@ class Chat:
                               max_images=self.settings.max_images or None)
 
     def _request(self, built: Built, model: str, temperature: float, max_tokens: float,
-                 top_p: float, thinking: bool) -> ChatRequest:
+                 top_p: float, thinking: bool | None) -> ChatRequest:
         profile = self.profile(model)
         temp = profile.clamp_temperature(float(temperature))
         greedy = profile.greedy_at_zero and temp <= 0
@@ -208,7 +208,7 @@ class Chat:
             temperature=None if greedy else temp,
             top_p=top_p if top_p and top_p < 1 else None,
             do_sample=False if greedy else None,
-            thinking=thinking if profile.thinking == "optional" else None,
+            thinking=thinking if profile.thinking == "optional" else None,  # None: not sent
             include_usage=not profile.known,
         )
 
@@ -269,7 +269,7 @@ class Chat:
             history, saved = from_file(path, Path(get_upload_folder()))
         except ExportError as e:
             lang = request_language(request)
-            raise _refuse(say(lang, e.key, e.params) if e.key in _KNOWN else str(e)) from None
+            raise _refuse(say(lang, e.key, e.params) if e.key in _SENTENCES else str(e)) from None
         return [history, *(self._checked_setting(name, saved.get(name)) for name in SETTING_NAMES)]
 
     def _checked_setting(self, name: str, value: Any) -> Any:
@@ -311,7 +311,7 @@ class Chat:
             self._check_sizes(files, lang)
             built = await asyncio.to_thread(self._build, history, model, system_prompt,
                                             self.settings.image_quality, "all")
-            request_ = self._request(built, model, temperature, max_tokens, 1.0, False)
+            request_ = self._request(built, model, temperature, max_tokens, 1.0, None)
             text = ""
             async for event in stream_chat(self._client(api_key), request_,
                                            retries=self.settings.retries,
