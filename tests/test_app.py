@@ -146,14 +146,16 @@ def test_settings_survive_a_reload(app: AppProcess, browser):
         page.goto(app.url)
         prompt = page.get_by_label("System prompt")
         expect(prompt).to_be_visible(timeout=30_000)
+        stored = ("() => Object.entries(localStorage)"
+                  ".find(([k]) => k.includes('glm-vision-chat-settings'))?.[1] ?? null")
         prompt.fill("Answer like a pirate.")
         prompt.blur()
+        page.wait_for_function(f"() => ({stored})() !== null")
+        before = page.evaluate(stored)
         temperature = page.get_by_label("number input for Temperature")
         temperature.fill("0.3")
         temperature.press("Enter")
-        expect(page.locator("#stats")).to_be_attached()
-        page.wait_for_function(
-            "() => Object.keys(localStorage).some(k => k.includes('glm-vision-chat-settings'))")
+        page.wait_for_function(f"(before) => ({stored})() !== before", arg=before)
         page.reload()
         expect(page.get_by_label("System prompt")).to_have_value("Answer like a pirate.",
                                                                  timeout=30_000)
@@ -319,3 +321,44 @@ def test_bring_your_own_key_stays_in_the_visitor_browser(module_fake: FakeOpenAI
     finally:
         context.close()
         stop_app(byok)
+
+
+def test_browser_paste_image_share_off_and_limits_follow_the_model(app: AppProcess, browser):
+    import base64
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from tests.conftest import ROOT
+
+    chart = base64.b64encode(Path(ROOT / "assets" / "chart.png").read_bytes()).decode()
+    page = browser.new_page()
+    try:
+        page.goto(app.url)
+        box = page.locator("#chat-input textarea")
+        expect(box).to_be_visible(timeout=30_000)
+        # Paste from the clipboard, as Ctrl+V with a copied screenshot does.
+        page.evaluate("""(b64) => {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], 'pasted.png', {type: 'image/png'}));
+          document.querySelector('#chat-input textarea').dispatchEvent(
+            new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+        }""", chart)
+        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
+        box.fill("What is this?")
+        box.press("Enter")
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("Echo: What is this? | images: 1", timeout=15_000)
+        expect(chat.get_by_role("button", name="Share")).to_have_count(0)
+        expect(chat.locator("button[title='Share']:visible")).to_have_count(0)
+
+        # The answer-length slider follows the model: glm-4v-flash allows 1024 tokens.
+        tokens = page.get_by_label("number input for Max answer length (tokens)")
+        expect(tokens).to_have_attribute("max", "8192")
+        page.locator("#model input").click()
+        page.get_by_role("option", name="glm-4v-flash").click()
+        expect(tokens).to_have_attribute("max", "1024", timeout=10_000)
+        expect(tokens).to_have_value("1024")
+    finally:
+        page.close()

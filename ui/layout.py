@@ -97,24 +97,26 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                            visible=profile.thinking != "none",
                                            interactive=profile.thinking == "optional")
 
+        # Internal events are not API. Instant ones show no progress at all; a streaming answer
+        # is its own progress bar (a full overlay on the chat would also swallow clicks on
+        # Retry/Undo for a moment after Stop).
+        private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        quiet: dict[str, Any] = {**private, "show_progress": "minimal"}
+
         # Bring-your-own-key: the visitor's key lives in their browser (encrypted localStorage).
         key_store = gr.BrowserState("", storage_key="glm-vision-chat-key")
         if settings.byok:
-            demo.load(lambda stored: stored, key_store, api_key, queue=False, api_visibility="private")
-            api_key.change(lambda key: key, api_key, key_store, queue=False, api_visibility="private")
+            demo.load(lambda stored: stored, key_store, api_key, queue=False, **private)
+            api_key.change(lambda key: key, api_key, key_store, queue=False, **private)
 
         remembered = [model, temperature, max_tokens, system_prompt, top_p, quality,
                       history_images, thinking]
         settings_inputs = [*remembered, api_key]
-        private: dict[str, Any] = {"api_visibility": "private"}
         unlock = {"fn": lambda: gr.MultimodalTextbox(interactive=True, submit_btn=True,
                                                      stop_btn=False),
                   "outputs": chat_input, "queue": False, **private}
 
         asking = [chat_input, chatbot, *settings_inputs]
-        # The streaming answer is its own progress bar: no overlay on the chat (it would also
-        # swallow clicks on Retry/Undo for a moment after Stop).
-        quiet: dict[str, Any] = {"show_progress": "minimal", **private}
         answering = chat_input.submit(chat.submit, asking, [chatbot, stats, chat_input], **quiet)
         answering.then(**unlock)
 
@@ -134,9 +136,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
         ).then(chat.respond, [chatbot, *settings_inputs], [chatbot, stats], **quiet)
         retried.then(**unlock)
 
-        export_btn.click(chat.export, [chatbot, *remembered], downloads, **private)
-        import_btn.upload(chat.import_, import_btn, [chatbot, *remembered], **private)
-        code_btn.click(chat.as_code, [chatbot, *remembered], [python_code, curl_code], **private)
+        export_btn.click(chat.export, [chatbot, *remembered], downloads, **quiet)
+        import_btn.upload(chat.import_, import_btn, [chatbot, *remembered], **quiet)
+        code_btn.click(chat.as_code, [chatbot, *remembered], [python_code, curl_code], **quiet)
 
         def undo(history: list[dict[str, Any]]):
             rest, text, files = pop_last_turn(history)
@@ -175,10 +177,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],
-              remember, remembered, prefs, queue=False, show_progress="hidden", **private)
+              remember, remembered, prefs, queue=False, **private)
         # Prepare images as soon as they are attached, so Enter does not wait for resizing.
         chat_input.change(chat.prewarm, [chat_input, quality], None, queue=False,
-                          show_progress="hidden", trigger_mode="always_last", **private)
+                          trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
