@@ -75,3 +75,13 @@ def test_presets_set_url_models_and_key_need(preset):
     assert settings.has_key is (not PRESETS[preset].needs_key)
     overridden = Settings.from_env({"GLM_PRESET": preset, "OPENAI_BASE_URL": "http://h/v1/"})
     assert overridden.base_url == "http://h/v1"
+
+
+def test_uploads_are_deleted_on_schedule_and_the_chat_has_no_share_button():
+    from ui.config import Settings
+    from ui.layout import build_demo
+
+    demo = build_demo(Settings.from_env({"GLM_FILE_TTL": "120"}))
+    assert demo.delete_cache == (120, 120)  # Gradio deletes files older than 120 s, every 120 s
+    [chatbot] = [c for c in demo.config["components"] if c["type"] == "chatbot"]
+    assert "share" not in chatbot["props"]["buttons"]
