@@ -17,6 +17,28 @@ def _fresh(module_fake: FakeOpenAI) -> None:
     module_fake.reset()
 
 
+def open_chat(page, url: str):
+    """Open the app and return its question box once the page is ready."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    box = page.locator("#chat-input textarea")
+    expect(box).to_be_visible(timeout=30_000)
+    return box
+
+
+def ask(page, question: str, *images) -> None:
+    """Attach images (waiting for their thumbnails), type the question, press Enter."""
+    from playwright.sync_api import expect
+
+    if images:
+        page.locator("#chat-input input[type=file]").set_input_files([str(i) for i in images])
+        expect(page.locator("#chat-input img")).to_have_count(len(images), timeout=10_000)
+    box = page.locator("#chat-input textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))
@@ -61,13 +83,8 @@ def test_browser_upload_ask_stream_and_follow_up(app: AppProcess, module_fake: F
     image = make_image(tmp_path / "square.png", (120, 90), (220, 20, 20))
     page = browser.new_page()
     try:
-        page.goto(app.url)
-        box = page.locator("#chat-input textarea")
-        expect(box).to_be_visible(timeout=30_000)
-        page.locator("#chat-input input[type=file]").set_input_files(str(image))
-        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)  # thumbnail
-        box.fill("What is in this image?")
-        box.press("Enter")
+        box = open_chat(page, app.url)
+        ask(page, "What is in this image?", image)  # waits for the thumbnail first
 
         chat = page.locator("#chat")
         expect(chat).to_contain_text("What is in this image?", timeout=10_000)
@@ -80,8 +97,7 @@ def test_browser_upload_ask_stream_and_follow_up(app: AppProcess, module_fake: F
         expect(page.locator("#stats")).to_contain_text("tokens", timeout=10_000)
 
         expect(box).to_be_editable(timeout=10_000)
-        box.fill("And what about the left one?")
-        box.press("Enter")
+        ask(page, "And what about the left one?")
         echo = re.compile(r"Echo: And what about the left one\? \| images: 1 \| turn: 2")
         expect(chat).to_contain_text(echo, timeout=15_000)
         follow_up = module_fake.requests[-1].json["messages"]
@@ -100,13 +116,8 @@ def test_browser_shows_thinking_block_and_drawn_box(app: AppProcess, module_fake
     image = make_image(tmp_path / "white.png", (300, 200), (255, 255, 255))
     page = browser.new_page()
     try:
-        page.goto(app.url)
-        box = page.locator("#chat-input textarea")
-        expect(box).to_be_visible(timeout=30_000)
-        page.locator("#chat-input input[type=file]").set_input_files(str(image))
-        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
-        box.fill("Where is the square?")
-        box.press("Enter")
+        open_chat(page, app.url)
+        ask(page, "Where is the square?", image)
         chat = page.locator("#chat")
         expect(chat).to_contain_text("Thinking", timeout=15_000)
         expect(chat).to_contain_text("It is here [1]", timeout=15_000)
@@ -127,9 +138,7 @@ def test_page_speaks_the_browser_language(app: AppProcess, browser, locale, mode
     context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale})
     page = context.new_page()
     try:
-        page.goto(app.url)
-        box = page.locator("#chat-input textarea")
-        expect(box).to_be_visible(timeout=30_000)
+        box = open_chat(page, app.url)
         expect(box).to_have_attribute("placeholder", re.compile(placeholder))
         expect(page.locator("#model")).to_contain_text(model_label)
         expect(page.locator("#chat")).to_contain_text(example, timeout=10_000)
@@ -173,13 +182,8 @@ def test_export_then_import_continues_the_conversation(app: AppProcess, module_f
     image = make_image(tmp_path / "blue.png", (64, 64), (0, 0, 255))
     page = browser.new_page()
     try:
-        page.goto(app.url)
-        box = page.locator("#chat-input textarea")
-        expect(box).to_be_visible(timeout=30_000)
-        page.locator("#chat-input input[type=file]").set_input_files(str(image))
-        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
-        box.fill("What colour is it?")
-        box.press("Enter")
+        open_chat(page, app.url)
+        ask(page, "What colour is it?", image)
         expect(page.locator("#stats")).to_contain_text("tokens", timeout=15_000)
         page.locator("#tools").click()
         page.locator("#export").click()
@@ -257,9 +261,11 @@ def test_browser_stop_retry_undo_clear_and_examples(app: AppProcess, module_fake
         box.press("Enter")
         expect(chat).to_contain_text("word3", timeout=15_000)
         page.locator("#chat-input button.stop-button").click()
+        expect(chat).to_contain_text("Stopped", timeout=10_000)
         expect(box).to_be_editable(timeout=10_000)
         stopped = chat.inner_text()
         assert "word3" in stopped and "word299" not in stopped
+        assert "Error" not in stopped
 
         # Retry asks the same question again and replaces the answer.
         page.get_by_role("button", name="Retry").last.click()
@@ -334,9 +340,7 @@ def test_browser_paste_image_share_off_and_limits_follow_the_model(app: AppProce
     chart = base64.b64encode(Path(ROOT / "assets" / "chart.png").read_bytes()).decode()
     page = browser.new_page()
     try:
-        page.goto(app.url)
-        box = page.locator("#chat-input textarea")
-        expect(box).to_be_visible(timeout=30_000)
+        box = open_chat(page, app.url)
         # Paste from the clipboard, as Ctrl+V with a copied screenshot does.
         page.evaluate("""(b64) => {
           const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));

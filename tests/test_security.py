@@ -2,7 +2,7 @@
 they did not upload or fetch links they paste, and two people chatting at once stay apart.
 
 The chat's own events are driven by raw HTTP on Gradio's queue, exactly as the page's JavaScript
-does (join, read the session's SSE stream, /cancel for Stop), so every byte a browser would
+does (join, read the session's SSE stream, the stop event for Stop), so every byte a browser would
 receive can be searched.
 """
 
@@ -92,10 +92,12 @@ class Page:
         self.join(api_name, data)
         return list(self.messages())[-1]
 
-    def cancel(self, api_name: str, event_id: str) -> None:
-        """What Stop does: /cancel for the running event of this session."""
-        self.http.post("gradio_api/cancel", json={
-            "session_hash": self.session, "fn_index": self.fns[api_name], "event_id": event_id})
+    def stop(self) -> None:
+        """What the Stop button does: the app's own stop event, for this session."""
+        response = self.http.post("gradio_api/run/predict", json={
+            "data": [], "fn_index": self.fns["stop"], "session_hash": self.session,
+            "event_data": None, "trigger_id": None})
+        response.raise_for_status()
 
 
 def chat_history(text: str, files: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -265,7 +267,7 @@ def test_stop_in_one_session_cancels_only_its_own_answer(server: AppProcess,
                                                          endpoint: FakeOpenAI) -> None:
     endpoint.script(Reply(tokens=4000, tps=100), Reply(tokens=60, tps=60))  # ~40 s and ~1 s
     stopper, other = Page(server), Page(server)
-    long_event = stopper.join("respond", [chat_history("a long answer please"), *RESPOND_ARGS])
+    stopper.join("respond", [chat_history("a long answer please"), *RESPOND_ARGS])
     endpoint.wait_for_requests(1)
     other.join("respond", [chat_history("a short one"), *RESPOND_ARGS])
     endpoint.wait_for_requests(2)
@@ -274,8 +276,10 @@ def test_stop_in_one_session_cancels_only_its_own_answer(server: AppProcess,
     for message in messages:  # wait until the long answer is visibly streaming
         if message.get("msg") == "process_generating":
             break
-    stopper.cancel("respond", long_event)
-    assert list(messages)[-1]["msg"] == "process_completed"  # the page is told it ended
+    stopper.stop()
+    final = list(messages)[-1]
+    assert final["msg"] == "process_completed" and final["success"]  # it ended cleanly
+    assert "Stopped" in shown_text(final)  # partial answer kept, marked as stopped
     endpoint.wait_idle(timeout=15)  # the long upstream stream was closed, the short one finished
 
     short = list(other.messages())[-1]

@@ -21,7 +21,15 @@ from gradio import FileData
 from gradio.utils import get_upload_folder
 
 from ui.annotate import draw_boxes
-from ui.client import ChatRequest, Endpoint, Finish, Started, TextDelta, stream_chat
+from ui.client import (
+    ChatRequest,
+    Endpoint,
+    Finish,
+    Started,
+    TextDelta,
+    stream_chat,
+    until_set,
+)
 from ui.config import Settings
 from ui.conversation import (
     Answer,
@@ -55,6 +63,9 @@ class Chat:
         self.settings = settings
         self.endpoint = Endpoint(settings)
         self.overrides = parse_overrides(settings.profile_overrides)
+        # Stop buttons, by browser session: a signal to the running answer, not conversation
+        # state. Gradio's own cancel could show "Error" over the chat when the server was busy.
+        self._stops: dict[str, asyncio.Event] = {}
 
     def profile(self, model: str) -> ModelProfile:
         return profile_for(model or self.settings.default_model, self.overrides)
@@ -84,7 +95,8 @@ class Chat:
         try:  # the request is on its way while the page shows the question
             yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
                                                         submit_btn=False, stop_btn=True)
-            async for shown, stats in self._answer(new_history, built, model, lang, started):
+            async for shown, stats in self._answer(new_history, built, model, lang, started,
+                                                   _session(request)):
                 yield shown, stats, gr.skip()
         finally:
             if isinstance(started, Started):
@@ -124,7 +136,8 @@ class Chat:
             return
         started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
         try:
-            async for update in self._answer(history, built, model, lang, started):
+            async for update in self._answer(history, built, model, lang, started,
+                                             _session(request)):
                 yield update
         finally:
             if isinstance(started, Started):
@@ -141,9 +154,28 @@ class Chat:
         return Started(stream_chat(client, request_, retries=self.settings.retries,
                                    backoff=self.settings.retry_backoff))
 
+    def stop(self, request: gr.Request) -> None:
+        """Stop pressed: end this session's answer; what arrived so far stays."""
+        if (signal := self._stops.get(_session(request) or "")) is not None:
+            signal.set()
+
     async def _answer(self, history: list[dict[str, Any]], built: Built, model: str, lang: str,
-                      events: Started | ChatError) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+                      events: Started | ChatError, session: str | None,
+                      ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         """Stream the answer into the conversation; faults end as a notice, never a traceback."""
+        stop = asyncio.Event()
+        if session:
+            self._stops[session] = stop
+        try:
+            async for update in self._fold(history, built, model, lang, events, stop):
+                yield update
+        finally:
+            if session and self._stops.get(session) is stop:
+                del self._stops[session]
+
+    async def _fold(self, history: list[dict[str, Any]], built: Built, model: str, lang: str,
+                    events: Started | ChatError, stop: asyncio.Event,
+                    ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         answer = Answer.start(history)
         if built.images or built.omitted:
             answer.history.append(seen_message(built, lang))
@@ -152,7 +184,7 @@ class Chat:
             if isinstance(events, ChatError):
                 raise events
             last = 0.0
-            async for event in events:
+            async for event in until_set(events, stop):
                 answer.apply(event)
                 now = time.monotonic()
                 if answer.status:
@@ -161,6 +193,8 @@ class Chat:
                     last = now
                     yield answer.view(), ""
             answer.close()
+            if stop.is_set():
+                answer.notice(say(lang, "stopped"))
             if answer.boxes:
                 yield answer.history, ""
                 await self._draw_boxes(answer, built, lang)
@@ -336,6 +370,10 @@ def _boxes_dir() -> Path:
 def _refuse(message: str) -> gr.Error:
     """One sentence for the visitor; an expected refusal, so no traceback in the server log."""
     return gr.Error(message, title="", print_exception=False)
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
 
 
 def request_language(request: gr.Request | None) -> str:

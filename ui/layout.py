@@ -146,7 +146,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         chatbot.undo(undo, chatbot, [chatbot, chat_input, stats], queue=False, **private)
         chatbot.clear(lambda: "", None, stats, queue=False, **private)
-        chat_input.stop(None, None, None, cancels=[answering, example_answer, retried], **private)
+        # Stop is a signal to the running answer (it ends cleanly, partial reply kept), not
+        # Gradio's cancel, which could paint "Error" over the chat on a busy server.
+        chat_input.stop(chat.stop, None, None, queue=False, **private)
 
         def on_model(name: str, current: float):
             """Slider ranges follow the model; a value above the new cap comes down to it."""
@@ -177,7 +179,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],
-              remember, remembered, prefs, queue=False, **private)
+              remember, remembered, prefs, queue=False, trigger_mode="always_last", **private)
         # Prepare images as soon as they are attached, so Enter does not wait for resizing.
         chat_input.change(chat.prewarm, [chat_input, quality], None, queue=False,
                           trigger_mode="always_last", **private)
