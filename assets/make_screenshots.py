@@ -33,7 +33,7 @@ ANSWER = """**Q3** had the highest revenue: **18.9 million CNY**.
 | Q3 | 18.9 | +25.2 % |
 | Q4 | 17.2 | −9.0 % |
 
-Q3 grew by 3.8 million CNY over Q2, i.e. $\\frac{18.9 - 15.1}{15.1} \\approx 25.2\\%$."""
+Q3 grew by 3.8 million CNY over Q2, i.e. \\(\\frac{18.9 - 15.1}{15.1} \\approx 25.2\\%\\)."""
 
 SHOTS = {  # name: (viewport width, height, theme)
     "screenshot.png": (1280, 860, "light"),

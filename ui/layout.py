@@ -21,7 +21,6 @@ CSS = """
 """
 
 
-
 def _examples(lang: str = "en") -> Any:
     """One-click examples shown in the empty chat (images made by assets/make_examples.py)."""
     items = [("chart.png", "example_chart"), ("receipt.jpg", "example_receipt"),
@@ -45,10 +44,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
                     label=i18n("chat"), elem_id="chat", height="68vh", buttons=["copy", "copy_all"],
+                    # No single-$ delimiter: prices on receipts ("$5 and $10") are not maths.
                     latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                       {"left": "\\[", "right": "\\]", "display": True},
-                                      {"left": "\\(", "right": "\\)", "display": False},
-                                      {"left": "$", "right": "$", "display": False}],
+                                      {"left": "\\(", "right": "\\)", "display": False}],
                     examples=_examples(), feedback_options=None, layout="bubble",
                 )
                 chat_input = gr.MultimodalTextbox(
