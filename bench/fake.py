@@ -2,6 +2,8 @@
 
 - The answer length is set per request by a marker in the question, `#n=4000`, so one server
   (and one app process pointed at it) serves the short and the long cases.
+- `#up=<Mbit/s>` in the question makes the server wait as long as the request body would take over
+  an uplink of that speed before it answers (the endpoint across a real network, not loopback).
 - Each request is logged as one JSON line (arrival time once the body is read, body bytes, images,
   the sent image's pixel size, the `#t=...` tag of the question) to the file given by --log,
   instead of being kept in memory.
@@ -14,6 +16,7 @@ Prints its base URL on the first line of stdout, then serves until terminated.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -36,6 +39,7 @@ from tests.fake_openai import FakeOpenAI, RecordedRequest, Reply
 
 TOKENS_RE = re.compile(r"#n=(\d+)")
 TAG_RE = re.compile(r"#t=(\S+)")
+UPLINK_RE = re.compile(rb"#up=(\d+)")
 
 
 def _user_text(body: Any) -> str:
@@ -69,6 +73,12 @@ class BenchFake(FakeOpenAI):
         super().__init__(keep_requests=False, **kwargs)
         self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop())
         self._log_lock = threading.Lock()
+
+    async def _dispatch(self, conn: Any) -> None:
+        uplink = UPLINK_RE.search(conn.body)
+        if uplink:  # as if the body had just crossed a link of that speed
+            await asyncio.sleep(len(conn.body) * 8 / (int(uplink.group(1)) * 1e6))
+        await super()._dispatch(conn)
 
     async def _answer(self, conn: Any, reply: Reply, body: dict[str, Any]) -> None:
         match = TOKENS_RE.search(_user_text(body))

@@ -67,6 +67,7 @@ PHOTO_SIZE = (4000, 3000)  # 12 MP
 SHOT_SIZE = (4000, 3000)
 SHOT_TEXT_PX = 12  # the smallest text in the screenshot
 SETTLE = 1.0  # s between attaching a file (upload done) and pressing Enter: the user typing
+UPLINK = 50  # Mbit/s: the simulated link to the endpoint in the "photo over an uplink" case
 FONT_DIR = Path("/usr/share/fonts/truetype")
 
 
@@ -82,13 +83,14 @@ class Plan:
     conc16_peer: int
     conc64_peer: bool
     startup: int
+    startup_warmup: bool  # one uncounted round first (disk cache)
     prep: int
 
 
 FULL = Plan(short=7, long=3, browser=5, browser_long=2, conc16=3, conc16_peer=2, conc64_peer=True,
-            startup=5, prep=9)
+            startup=5, startup_warmup=True, prep=9)
 QUICK = Plan(short=3, long=1, browser=3, browser_long=0, conc16=1, conc16_peer=1, conc64_peer=False,
-             startup=2, prep=5)
+             startup=2, startup_warmup=False, prep=3)
 
 # ---- small helpers ----------------------------------------------------------------------------
 
@@ -168,6 +170,61 @@ class CpuWindow:
 
     def stop(self) -> None:
         self.used = {k: cpu_seconds(pid) - self._at[k] for k, pid in self.pids.items()}
+
+
+class Foreign:
+    """CPU seconds that processes outside this benchmark used, per phase: other work skews it all."""
+
+    def __init__(self, max_wait: float) -> None:
+        self.phases: dict[str, float] = {}  # CPU seconds
+        self.shares: dict[str, float] = {}  # of the machine's capacity during the phase
+        self.waited = 0.0
+        self.max_wait = max_wait
+        self._phase, self._at, self._wall = "", 0.0, 0.0
+
+    @staticmethod
+    def _now() -> float:
+        total = psutil.cpu_times()
+        busy = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        me = psutil.Process()
+        t = me.cpu_times()
+        ours = t.user + t.system + t.children_user + t.children_system
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                c = child.cpu_times()
+                ours += c.user + c.system
+        return busy - ours
+
+    def phase(self, name: str) -> None:
+        """End the current phase (if any), wait for a quiet machine, start the next."""
+        now = self._now()
+        if self._phase:
+            used = max(0.0, now - self._at)
+            share = used / (os.cpu_count() or 1) / max(time.perf_counter() - self._wall, 1e-3)
+            self.phases[self._phase], self.shares[self._phase] = used, share
+            if used > 0.5:
+                log(f"  other processes used {used:.1f} CPU s during '{self._phase}' "
+                    f"({100 * share:.0f}% of the machine): figures of that phase are skewed")
+        if name:
+            self._wait_quiet()
+        self._phase, self._at, self._wall = name, self._now(), time.perf_counter()
+
+    def end(self) -> None:
+        """End the current phase without starting one: what happens until the next is not counted."""
+        self.phase("")
+
+    def _wait_quiet(self) -> None:
+        """Wait (at most max_wait) until others use < 10% of a core for 3 s in a row."""
+        started, quiet, said = time.perf_counter(), 0, False
+        while quiet < 3 and time.perf_counter() - started < self.max_wait:
+            before = self._now()
+            time.sleep(1)
+            quiet = quiet + 1 if self._now() - before < 0.1 else 0
+            if quiet == 0 and not said:
+                log("  other processes are busy: waiting for a quiet machine")
+                said = True
+        waited = time.perf_counter() - started
+        self.waited += waited if waited > 3.5 else 0.0
 
 
 class _FastTime:
@@ -294,7 +351,9 @@ class Sample:
 
 
 def question(tag: str, tokens: int) -> str:
-    return f"What is in this image? Answer briefly. #t={tag} #n={tokens}"
+    """The question, with the fake's markers: tag, answer length, and the uplink for `.up` tags."""
+    uplink = f" #up={UPLINK}" if ".up." in f"{tag}." else ""
+    return f"What is in this image? Answer briefly. #t={tag} #n={tokens}{uplink}"
 
 
 def check(sample: Sample, images: int, peer: bool) -> Sample:
@@ -518,12 +577,22 @@ class HttpSystem:
         sample = Sample(first, time.perf_counter() - t0, text, error, start)
         return check(sample, 1 if image else 0, self.peer)
 
-    def many(self, images: list[Path], tokens: int, label: str, timeout: float, cpu: CpuWindow) -> Crowd:
-        """All users at once over one async HTTP client; the files were uploaded before the clock."""
-        files = [self.upload(image) for image in images]
+    def many(self, images: list[Path], tokens: int, label: str, timeout: float, cpu: CpuWindow,
+             prewarm: bool = False) -> Crowd:
+        """All users at once over one async HTTP client; the files were uploaded before the clock.
 
+        prewarm: before the clock, also ask once (1 token) about each uploaded file, so the app has
+        prepared it: what the page's prepare-on-attach does for a browser user.
+        """
+        files = [self.upload(image) for image in images]
+        if prewarm:
+            self._crowd(files, 1, f"{label}.warm", timeout, CpuWindow({}))
+        return self._crowd(files, tokens, label, timeout, cpu)
+
+    def _crowd(self, files: list[dict[str, Any]], tokens: int, label: str, timeout: float,
+               cpu: CpuWindow) -> Crowd:
         async def run() -> Crowd:
-            crowd = Crowd(len(images))
+            crowd = Crowd(len(files))
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
             async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
                 cpu.start()
@@ -553,7 +622,7 @@ class HttpSystem:
                         crowd.errors[i] = f"{type(e).__name__}: {e}"
                     crowd.done[i] = time.perf_counter() - t0
 
-                await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(len(images)))), timeout)
+                await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(len(files)))), timeout)
                 cpu.stop()
             return crowd
 
@@ -774,6 +843,28 @@ def measure_browser(res: Results, browser: Browser, plan: Plan, images: dict[str
         log(f"  browser long4000 {res.median('long4000.total', 'browser') or float('nan'):.2f}s")
 
 
+def measure_uplink(res: Results, systems: dict[str, Any], browser: Browser, plan: Plan,
+                   photo: Path, copies: Copies) -> None:
+    """The 12 MP photo again, with the endpoint behind a simulated UPLINK Mbit/s link."""
+    for rep in range(plan.browser):
+        for key in ("raw", "app.http", "peer.http", "browser"):
+            image = copies(photo, f"{key}-up")
+            tag = f"{'br' if key == 'browser' else key}.up.{rep}"
+            if key == "browser":
+                out = browser.ask(tag, SHORT, image)
+                if out["error"]:
+                    res.errors.append(f"browser uplink: {out['error']}")
+                    continue
+                res.add("up.ttft", "browser", out["ttft"])
+                res.starts[tag] = (out["start"], out["ttft"])
+            else:
+                record(res, "up", key, systems[key].ask(tag, SHORT, image), tag)
+        copies.clear()
+    keys = ("raw", "app.http", "peer.http", "browser")
+    log(f"  photo over {UPLINK} Mbit/s: " + ", ".join(
+        f"{k} {res.median('up.ttft', k) or float('nan'):.3f}s" for k in keys))
+
+
 class RssWatch:
     """Peak RSS of some processes, sampled every 100 ms in a thread."""
 
@@ -808,13 +899,17 @@ def measure_crowds(res: Results, systems: dict[str, Any], plan: Plan, photo: Pat
     with RssWatch(pids) as watch:
         for users, reps in ((16, plan.conc16), (64, 1)):
             for rep in range(reps):
-                for key in ("raw", "app", "app.http", "peer"):
+                for key in ("raw", "app", "app.http", "app.warm", "peer"):
                     if key == "peer" and (rep >= (plan.conc16_peer if users == 16 else 1)
                                           or (users == 64 and not plan.conc64_peer)):
                         continue
                     label = f"{key}.u{users}.{rep}"
                     batch = [copies(photo, f"{key}-u{users}") for _ in range(users)]
-                    crowd = systems[key].many(batch, CONC_TOKENS, label, 60 + 4 * users, cpu)
+                    if key == "app.warm":
+                        crowd = systems["app.http"].many(batch, CONC_TOKENS, label, 60 + 4 * users, cpu,
+                                                         prewarm=True)
+                    else:
+                        crowd = systems[key].many(batch, CONC_TOKENS, label, 60 + 4 * users, cpu)
                     copies.clear()
                     case = f"u{users}"
                     for who, used in cpu.used.items():
@@ -843,7 +938,8 @@ def measure_startup(res: Results, plan: Plan, tmp: Path, fake_url: str) -> None:
     }
     env = child_env(tmp)
     env.update({"OPENAI_BASE_URL": fake_url, "OPENAI_API_KEY": KEY})
-    for rep in range(plan.startup + 1):  # round 0 warms the disk cache and is not counted
+    first = 0 if plan.startup_warmup else 1  # round 0 warms the disk cache and is not counted
+    for rep in range(first, plan.startup + 1):
         for key, command in commands.items():
             port = free_port()
             t0 = time.perf_counter()
@@ -945,25 +1041,35 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
         "≤ 1.00 × raw",
         f"browser: {fmt(b_photo)} = {fmt(ratio(b_photo, raw_photo), 'x')}"
         f"<br>REST API, file uploaded before: {vs_raw('photo.ttft', 'app.http')}"
-        f"<br>gradio_client, upload included: {vs_raw('photo.ttft', 'app')}",
+        f"<br>gradio_client, upload included: {vs_raw('photo.ttft', 'app')}"
+        f"<br>**endpoint behind a {UPLINK} Mbit/s link** (raw SDK {fmt(m('up.ttft', 'raw'))}): browser "
+        f"{vs_raw('up.ttft', 'browser')}, REST {vs_raw('up.ttft', 'app.http')}",
         f"REST API, file uploaded before: {vs_raw('photo.ttft', 'peer.http')}"
-        f"<br>gradio_client, upload included: {vs_raw('photo.ttft', 'peer')}",
-        verdict(ratio(b_photo, raw_photo), 1.0)))
+        f"<br>gradio_client, upload included: {vs_raw('photo.ttft', 'peer')}"
+        f"<br>behind the {UPLINK} Mbit/s link: REST {vs_raw('up.ttft', 'peer.http')}",
+        f"{verdict(ratio(b_photo, raw_photo), 1.0)} on loopback; "
+        f"{verdict(ratio(m('up.ttft', 'browser'), m('up.ttft', 'raw')), 1.0)} behind a {UPLINK} Mbit/s link"))
     w16 = ratio(m("u16.wall", "app"), m("u16.wall", "raw"))
     e16 = sum(res.get("u16.errors", "app"))
     rows.append((
         f"16 users, a 12 MP photo each, Enter at once: wall time until all answered "
         f"(raw SDK {fmt(m('u16.wall', 'raw'), 's', 2)})",
         "≤ 1.2 × raw (peer in the issue: 9.4 ×)",
-        f"gradio_client: {crowd(16, 'app')}<br>REST API, files uploaded before: {crowd(16, 'app.http')}",
+        f"gradio_client: {crowd(16, 'app')}<br>REST API, files uploaded before: {crowd(16, 'app.http')}"
+        f"<br>REST API, files uploaded and prepared before (as on attach in the page): "
+        f"{crowd(16, 'app.warm')}",
         f"gradio_client: {crowd(16, 'peer')}",
-        verdict(w16, 1.2) if not e16 else "**missed** (errors)"))
+        f"{verdict(w16, 1.2) if not e16 else '**missed** (errors)'} via gradio_client; "
+        f"{verdict(ratio(m('u16.wall', 'app.http'), m('u16.wall', 'raw')), 1.2)} via REST; "
+        f"{verdict(ratio(m('u16.wall', 'app.warm'), m('u16.wall', 'raw')), 1.2)} with images prepared "
+        f"on attach"))
     e64 = sum(res.get("u64.errors", "app"))
     rows.append((
         f"64 users, a 12 MP photo each (raw SDK {fmt(m('u64.wall', 'raw'), 's', 2)}, "
         f"errors {sum(res.get('u64.errors', 'raw'))})",
         "all complete, no errors",
-        f"gradio_client: {crowd(64, 'app')}<br>REST API, files uploaded before: {crowd(64, 'app.http')}",
+        f"gradio_client: {crowd(64, 'app')}<br>REST API, files uploaded before: {crowd(64, 'app.http')}"
+        f"<br>REST API, files uploaded and prepared before: {crowd(64, 'app.warm')}",
         f"gradio_client: {crowd(64, 'peer')}" if res.get("u64.wall", "peer") else "not run (--quick)",
         "met" if res.get("u64.wall", "app") and not e64 else "**missed**"))
     l4 = ratio(m("long4000.total", "app"), m("long4000.total", "raw"))
@@ -1036,10 +1142,12 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
              + "".join(f"| {a} | {b} | {c} | {d} | {e} |\n" for a, b, c, d, e in rows))
 
     columns = [("raw", "raw SDK"), ("app", "app, gradio_client"), ("app.poll", "app, no client poll"),
-               ("app.http", "app, REST/httpx"), ("browser", "app, browser"), ("peer", "peer, gradio_client"),
+               ("app.http", "app, REST/httpx"), ("app.warm", "app, REST, prepared"),
+               ("browser", "app, browser"), ("peer", "peer, gradio_client"),
                ("peer.poll", "peer, no client poll"), ("peer.http", "peer, REST/httpx")]
     lines = ["| median | " + " | ".join(c for _, c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     figures = [(f"{c}.ttft", f"time to first token, {c}", "s", 3) for c in ("text", "photo", "shot")]
+    figures += [("up.ttft", f"time to first token, photo, endpoint behind {UPLINK} Mbit/s", "s", 3)]
     figures += [(f"{c}.total", f"total, {c} ({SHORT} tokens)", "s", 3) for c in ("text", "photo", "shot")]
     figures += [(f"long{n}.total", f"total, {n}-token answer", "s", 2) for n in LONG]
     figures += [(f"long{n}.cpu_per_token", f"server CPU per token, {n}-token answer", "ms", 3) for n in LONG]
@@ -1055,7 +1163,15 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
 
     split = ["| path | before: clock start → request parsed by the endpoint | endpoint | "
              "after: endpoint's first token → client has it | time to first token |", "|---|---|---|---|---|"]
-    for key in sorted(res.samples.get("split.before", {})):
+    cases = ["text", "photo", "shot", "up", *(f"long{n}" for n in LONG)]
+    systems = ["raw", "app", "app.poll", "app.http", "br", "peer", "peer.poll", "peer.http"]
+
+    def order(key: str) -> tuple[int, int]:
+        system, case = key.rsplit(".", 1)
+        return (cases.index(case) if case in cases else 99,
+                systems.index(system) if system in systems else 99)
+
+    for key in sorted(res.samples.get("split.before", {}), key=order):
         before, after = m("split.before", key), m("split.after", key)
         case = key.rsplit(".", 1)[1]
         system = key.rsplit(".", 1)[0]
@@ -1068,15 +1184,21 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
     counts = (f"{plan.short} of each single-user case per system (systems interleaved), {plan.long} of "
               f"each long answer, {plan.browser} browser runs per case ({plan.browser_long} long), "
               f"16 users × {plan.conc16} (peer × {plan.conc16_peer}), 64 users × 1, start-up × "
-              f"{plan.startup} (after a warm-up round), image preparation × {plan.prep}")
+              f"{plan.startup}{' (after a warm-up round)' if plan.startup_warmup else ''}, "
+              f"image preparation × {plan.prep}")
     errors = "\n".join(f"- {e}" for e in res.errors[:40]) or "- none"
     samples = json.dumps({k: {s: [round(v, 5) if isinstance(v, float) else v for v in vs]
                               for s, vs in d.items()} for k, d in res.samples.items()})
     prep = {k: v for k, v in res.info.items() if k.startswith("prep.")}
+    foreign_text = ", ".join(f"{k} {v:.1f}" for k, v in res.info.get("foreign", {}).items()) or "?"
+    skewed = {k: v for k, v in res.info.get("shares", {}).items() if v > 0.05}
+    warning = ("\n**Other processes used " + ", ".join(f"{100 * v:.0f}% of the machine during '{k}'"
+                                                     for k, v in skewed.items())
+               + ": those figures are skewed; run again on a quiet machine.**\n" if skewed else "")
     text = f"""# Benchmark results{' (--quick)' if quick else ''}
 
 `python bench/run.py{' --quick' if quick else ''}`, {env['date']}. bench/README.md explains each figure.
-
+{warning}
 - Code: commit {env['commit']}
 - Machine: {env['cpu']}, {env['cores']} cores, {env['ram_gb']:.1f} GB RAM, {env['os']}
 - Python {env['python']}, gradio {env['gradio']}, gradio_client {env['gradio_client']},
@@ -1090,7 +1212,10 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
 - This app: `python app.py` as a user runs it (defaults: GLM_CONCURRENCY 64, GLM_IMAGE_QUALITY balanced).
   gr.load_chat: `gr.load_chat(url, model=..., token=..., file_types="image").launch()` with Gradio's default
   queue (one event at a time), as a user would launch it.
-- Repeats: {counts}. Every figure is a median. Run time {res.info.get('elapsed', 0):.0f} s.
+- Repeats: {counts}. Every figure is a median.
+- Run time {res.info.get('elapsed', 0):.0f} s; 1-minute load average {res.info.get('load_before', 0):.2f}
+  before the run. CPU seconds used by processes outside the benchmark, per phase (more than ~1 s skews
+  that phase): {foreign_text}; {res.info.get('waited', 0):.0f} s spent waiting for them to go quiet.
 
 ## Targets (issue 4)
 
@@ -1157,14 +1282,15 @@ def environment(chromium: str) -> dict[str, Any]:
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+                                  timeout=10).stdout
         except (OSError, subprocess.SubprocessError):
             return "?"
 
+    # Porcelain lines are "XY path": two status columns and a space (the first may be a space).
     dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
-             if not line[3:].startswith("bench/")]
-    commit = git("rev-parse", "--short", "HEAD") + (f" + uncommitted changes in {', '.join(dirty)}"
-                                                    if dirty else "")
+             if len(line) > 3 and not line[3:].startswith("bench/")]
+    commit = git("rev-parse", "--short", "HEAD").strip() + (
+        f" + uncommitted changes in {', '.join(dirty)}" if dirty else " (clean, bench/ aside)")
     return {"date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu,
             "commit": commit,
             "cores": os.cpu_count(), "ram_gb": psutil.virtual_memory().total / 2**30,
@@ -1200,10 +1326,13 @@ def start_peer(tmp: Path, fake_url: str) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}/"
 
 
-def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool) -> int:
+def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool, max_wait: float) -> int:
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="glm-bench-"))
     res = Results()
+    res.info["load_before"] = os.getloadavg()[0]
+    foreign = Foreign(max_wait)
+    res.info["foreign"] = foreign.phases
     browser: Browser | None = None
     try:
         log(f"temp dir {tmp}; starting the fake endpoint, the app and gr.load_chat")
@@ -1226,6 +1355,7 @@ def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool) -> int:
         copies = Copies(tmp / "copies")
 
         log("image preparation")
+        foreign.phase("image preparation")
         measure_prep(res, files["photo"], files["shot"], plan.prep)
 
         systems: dict[str, Any] = {
@@ -1241,21 +1371,28 @@ def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool) -> int:
         copies.clear()
 
         log("one user: time to first token")
+        foreign.phase("one user")
         measure_single(res, systems, plan, files, copies)
         log("long answers")
+        foreign.phase("long answers")
         measure_long(res, systems, plan)
 
         chromium = "not available"
         if CHROMIUM:
             log("browser")
+            foreign.phase("browser")
             try:
                 browser = Browser(app.url, app.process.pid)
                 chromium = browser.version
                 measure_browser(res, browser, plan, files, copies)
+                measure_uplink(res, systems, browser, plan, files["photo"], copies)
             except Exception as e:  # a broken browser must not lose the other figures
                 res.errors.append(f"browser: {type(e).__name__}: {e}")
                 log(f"  browser failed: {e}")
             finally:
+                # Chromium's renderers are reaped by Chromium, not by us: once closed, their CPU time
+                # would look like someone else's. So the phase ends before the browser closes.
+                foreign.end()
                 if browser is not None:
                     browser.close()
                     browser = None
@@ -1264,15 +1401,20 @@ def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool) -> int:
         time_split(res, fake_log)
 
         log("concurrent users")
+        foreign.phase("concurrent users")
         measure_crowds(res, systems, plan, files["photo"], copies, fake_process.pid)
 
         log("start-up (app and gr.load_chat stopped first)")
+        foreign.phase("start-up")
         for process in (app.process, peer_process):
             stop_process(process)
             _children.remove(process)
         measure_startup(res, plan, tmp, fake_url)
 
+        foreign.phase("")
+        res.info["shares"], res.info["waited"] = foreign.shares, foreign.waited
         res.info["elapsed"] = time.perf_counter() - started
+        res.info["load_after"] = os.getloadavg()[0]
         table, text = report(res, plan, quick)
         print("\n" + table)
         if res.errors:
@@ -1298,10 +1440,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default: bench/RESULTS.md for a full run, none for --quick)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (images, logs)")
+    parser.add_argument("--max-wait", type=float, default=90,
+                        help="seconds to wait, before each phase, for other processes to go quiet")
     args = parser.parse_args(argv)
     out = args.out or (None if args.quick else BENCH / "RESULTS.md")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill too
-    return run(QUICK if args.quick else FULL, args.quick, out, args.keep_tmp)
+    return run(QUICK if args.quick else FULL, args.quick, out, args.keep_tmp, args.max_wait)
 
 
 if __name__ == "__main__":
