@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -50,6 +50,14 @@ def decode_image(url: str) -> Image.Image:
 
     payload = url.split(",", 1)[1] if url.startswith("data:") else url
     return Image.open(io.BytesIO(base64.b64decode(payload)))
+
+
+@dataclass
+class Browser:
+    """Stands in for gr.Request in handler tests: they only read Accept-Language and the session."""
+
+    headers: dict[str, str] = field(default_factory=lambda: {"accept-language": "en"})
+    session_hash: str | None = None
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.conftest import TEST_KEY, AppProcess, decode_image, make_image
+from tests.conftest import TEST_KEY, AppProcess, Browser, decode_image, make_image
 from tests.fake_openai import FakeOpenAI
 from ui.config import Settings
 from ui.handlers import Chat
@@ -39,11 +39,6 @@ def _close_loop():
     LOOP.close()
 
 
-@dataclass
-class Browser:
-    """Stands in for gr.Request: the handlers only read the Accept-Language header."""
-
-    headers: dict[str, str] = field(default_factory=lambda: {"accept-language": "en"})
 
 
 def chat_for(fake: FakeOpenAI, **overrides: str) -> Chat:

@@ -203,3 +203,34 @@ def test_grounding_boxes_are_drawn_on_the_image_the_model_saw(fake, tmp_path):
         assert rgb.getpixel((20, 20)) == (255, 255, 255)  # outside too
     respond(Chat(settings_for(fake)), [*final, user_message("thanks", [])])
     assert len(fake.requests[-1].images()) == 1  # the drawing is not sent to the model
+
+
+def test_stop_ends_only_that_sessions_answer_and_keeps_what_arrived():
+    from tests.conftest import Browser
+
+    with FakeOpenAI(default=Reply(tokens=300, tps=200)) as fake:  # each answer takes ~1.5 s
+        chat = Chat(settings_for(fake))
+        mine, other = Browser(session_hash="mine"), Browser(session_hash="other")
+
+        async def answer(text: str, who: Browser, stop_at: str | None) -> list[dict]:
+            final: list[dict] = []
+            async for shown, _ in chat.respond([user_message(text, [])], "glm-4.5v", 0.7, 512, "",
+                                               1.0, "balanced", "all", False, "", who):
+                final = shown
+                if stop_at and stop_at in str(shown):
+                    chat.stop(who)  # what the Stop button of this session does
+                    stop_at = None
+            return final
+
+        async def both() -> list[list[dict]]:
+            return await asyncio.gather(answer("long one", mine, "Echo: long one"),
+                                        answer("short one", other, None))
+
+        stopped, finished = LOOP.run_until_complete(both())
+        fake.wait_idle()  # the stopped upstream stream was closed, not left running
+    partial = answer_of(stopped[:-1])
+    assert partial.startswith("Echo: long one")  # what arrived before Stop stays
+    assert "Stopped" in stopped[-1]["metadata"]["title"]
+    complete = answer_of(finished)  # the other session's answer ran to its end
+    assert complete.startswith("Echo: short one") and not finished[-1].get("metadata")
+    assert len(partial) < len(complete) / 2

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from tests.conftest import TEST_KEY, AppProcess, make_image, start_app, stop_app
+from tests.conftest import TEST_KEY, AppProcess, Browser, make_image, start_app, stop_app
 from tests.fake_openai import FakeOpenAI, Reply, closed_port_url
 from ui.client import ChatRequest, Endpoint, Retrying, TextDelta, stream_chat
 from ui.config import Settings
@@ -40,11 +40,6 @@ def _close_loop():
     LOOP.close()
 
 
-@dataclass
-class Browser:
-    """Stands in for gr.Request: respond only reads the Accept-Language header."""
-
-    headers: dict[str, str] = field(default_factory=lambda: {"accept-language": "en-GB,en;q=0.9"})
 
 
 ZH = Browser({"accept-language": "zh-CN,zh;q=0.9,en;q=0.8"})
