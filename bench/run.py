@@ -810,7 +810,8 @@ def measure_long(res: Results, systems: dict[str, Any], plan: Plan) -> None:
                 if pid and not sample.error:
                     res.add(f"long{tokens}.cpu_per_token", key, (cpu_seconds(pid) - cpu0) / tokens)
         log(f"  long rep {rep + 1}: " + ", ".join(
-            f"{k} {res.median('long4000.total', k) or float('nan'):.2f}s" for k in ("raw", "peer", "app")))
+            f"{k} {res.median('long4000.total', k):.2f}s" for k in ("raw", "peer", "app")
+            if res.median("long4000.total", k) is not None))
 
 
 def measure_browser(res: Results, browser: Browser, plan: Plan, images: dict[str, Path],
