@@ -341,24 +341,30 @@ class Chat:
         lang = request_language(request)
         files = [str(f["path"] if isinstance(f, dict) else f.path) for f in images or []]
         history = [user_message((question or "").strip(), files)]
+        text = sent = ""  # the answer so far / as last sent: at most one update per YIELD_EVERY
+        last = 0.0
         try:
             self._check_sizes(files, lang)
             built = await asyncio.to_thread(self._build, history, model, system_prompt,
                                             self.settings.image_quality, "all")
             request_ = self._request(built, model, temperature, max_tokens, 1.0, None)
-            text = ""
             async for event in stream_chat(self._client(api_key), request_,
                                            retries=self.settings.retries,
                                            backoff=self.settings.retry_backoff):
                 if isinstance(event, TextDelta):
                     text += event.text
-                    yield text
                 elif isinstance(event, Finish) and event.reason in FINISH_KEYS:
                     text += f"\n\n[{say(lang, FINISH_KEYS[event.reason])}]"
+                if text != sent and (not sent or time.monotonic() - last >= YIELD_EVERY):
+                    sent, last = text, time.monotonic()
                     yield text
             if not text:
                 raise ChatError("no_choices")
+            if text != sent:
+                yield text
         except (ImageError, ChatError) as e:
+            if text != sent:  # what arrived before the fault is not held back
+                yield text
             raise _refuse(self._sentence(e, lang, model)) from None
 
 
