@@ -80,7 +80,7 @@ class Chat:
         (the input keeps the text and images); then stream the answer. One event, one trip."""
         lang = request_language(request)
         value = value or {}
-        files = [f if isinstance(f, str) else f.get("path", "") for f in value.get("files") or []]
+        files = _attached(value)
         text = (value.get("text") or "").strip()
         if not text and not files:
             raise _refuse(say(lang, "empty"))
@@ -104,8 +104,7 @@ class Chat:
 
     async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
         """Fill the image cache for attached files; errors wait until Enter is pressed."""
-        for f in (value or {}).get("files") or []:
-            path = f if isinstance(f, str) else f.get("path", "")
+        for path in _attached(value or {}):
             with contextlib.suppress(ImageError, OSError):
                 await asyncio.to_thread(prepare, path, quality)
 
@@ -366,6 +365,11 @@ class Chat:
             if text != sent:  # what arrived before the fault is not held back
                 yield text
             raise _refuse(self._sentence(e, lang, model)) from None
+
+
+def _attached(value: dict[str, Any]) -> list[str]:
+    """The paths of the files in a MultimodalTextbox value (plain paths or file dicts)."""
+    return [f if isinstance(f, str) else f.get("path", "") for f in value.get("files") or []]
 
 
 def _boxes_dir() -> Path:
