@@ -12,6 +12,7 @@ from dotenv import find_dotenv, load_dotenv
 load_dotenv(find_dotenv(usecwd=True))  # the .env of the folder the app is started from
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from ui.client import warm_up  # noqa: E402
 from ui.config import ConfigError, Settings  # noqa: E402  (after load_dotenv on purpose)
 from ui.layout import build_demo, launch_kwargs  # noqa: E402
 
@@ -27,4 +28,6 @@ except ConfigError as error:
 demo = build_demo(settings)
 
 if __name__ == "__main__":
-    demo.launch(**launch_kwargs(settings))
+    demo.launch(**launch_kwargs(settings), prevent_thread_lock=True)
+    warm_up()  # the endpoint SDK loads while the page is already served: start-up does not wait
+    demo.block_thread()

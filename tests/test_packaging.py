@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
 import sys
 import tomllib
 import urllib.request
@@ -63,6 +65,16 @@ def test_app_imports_like_spaces_and_its_demo_launches(monkeypatch):
     finally:
         app.demo.close()
         sys.modules.pop("app", None)
+
+
+def test_the_page_is_built_without_importing_the_endpoint_sdk():
+    """The openai SDK costs ~0.2 s to import: app.py loads it after the page is served."""
+    code = ("import sys; from ui.config import Settings; from ui.layout import build_demo; "
+            "build_demo(Settings.from_env()); assert 'openai' not in sys.modules; "
+            "from ui.client import warm_up; warm_up(); assert 'openai' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OPENAI_API_KEY": "x"}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("preset", ["zhipu", "zai", "openai", "ollama", "vllm", "lmstudio"])

@@ -1,8 +1,10 @@
 """Talk to the OpenAI-compatible endpoint: one streaming chat request in, typed events out.
 
-The only module that imports openai. No UI here: errors leave as ui.errors.EndpointError.
-Retries are ours, not the SDK's (max_retries=0): the SDK would retry 1113 (no balance) too, and
-we want to tell the user "retrying 1/3…" while it happens.
+The only module that imports openai, and only when the first client is made (`Endpoint.client`
+or `warm_up`): the SDK takes ~0.2 s to import, which the page should not wait for at start-up.
+No UI here: errors leave as ui.errors.EndpointError. Retries are ours, not the SDK's
+(max_retries=0): the SDK would retry 1113 (no balance) too, and we want to tell the user
+"retrying 1/3…" while it happens.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import logging
 import math
 import random
 import re
+import threading
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx2
-import openai
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any
 
 from ui.config import Settings
 from ui.errors import EndpointError, classify_http
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 log = logging.getLogger("glmchat")
 
@@ -104,19 +107,35 @@ class Endpoint:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: AsyncOpenAI | None = None
+        self._lock = threading.Lock()  # warm_up() may run in another thread than the first request
+        _endpoints.add(self)
 
     def client(self, api_key: str | None = None) -> AsyncOpenAI:
         """The shared client, or a copy with a visitor's own key (same pool, same base URL)."""
-        if self._client is None:
-            s = self.settings
-            timeout = httpx2.Timeout(s.read_timeout, connect=s.connect_timeout)
-            self._client = AsyncOpenAI(
-                api_key=s.api_key or "no-key", base_url=s.base_url,
-                timeout=timeout, max_retries=0,
-            )
+        with self._lock:
+            if self._client is None:
+                import httpx2
+                from openai import AsyncOpenAI
+
+                s = self.settings
+                timeout = httpx2.Timeout(s.read_timeout, connect=s.connect_timeout)
+                self._client = AsyncOpenAI(
+                    api_key=s.api_key or "no-key", base_url=s.base_url,
+                    timeout=timeout, max_retries=0,
+                )
         if api_key:
             return self._client.with_options(api_key=api_key)
         return self._client
+
+
+_endpoints: weakref.WeakSet[Endpoint] = weakref.WeakSet()
+
+
+def warm_up() -> None:
+    """Import the SDK and make every endpoint's client now (~0.3 s), so that the first question
+    does not pay for it. app.py calls this once the page is already being served."""
+    for endpoint in list(_endpoints):
+        endpoint.client()
 
 
 class Started:
@@ -206,6 +225,8 @@ async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int
 async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterator[Event]:
     """One HTTP request; every SDK failure becomes an EndpointError (what the SDK raises is
     pinned by tests/test_fake_openai.py)."""
+    import openai  # already loaded by Endpoint.client
+
     log.info("request %s", describe(request))
     opened = started = False  # response headers arrived / answer text arrived
     try:
@@ -250,7 +271,7 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterat
     raise error
 
 
-def _from_status(e: openai.APIStatusError) -> EndpointError:
+def _from_status(e: Any) -> EndpointError:  # an openai.APIStatusError
     _, code, message = _error_fields(e.body, e.message)
     error = classify_http(e.status_code, code, message)
     error.retry_after = _retry_after(e.response.headers)
@@ -272,7 +293,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 def _read_timeout(client: AsyncOpenAI) -> str:
     """The read timeout as people write it: "60", "0.5"."""
     timeout = client.timeout
-    seconds = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
+    seconds = getattr(timeout, "read", timeout)  # an httpx Timeout, or plain seconds
     return f"{seconds:g}" if isinstance(seconds, int | float) else "?"
 
 
