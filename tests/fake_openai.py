@@ -53,6 +53,9 @@ FAULTS = frozenset({
     "error_event",      # after half the chunks, a `data: {"error": {...}}` frame, then end the body
     "no_choices",       # every chunk has "choices": [] (the last one still carries usage)
     "no_done",          # a complete stream that ends without `data: [DONE]`
+    # Not faults, but wire formats real servers use and clients must read:
+    "sse_variants",     # CRLF line ends, `: keep-alive` comments, event/id fields, split data lines
+    "ignore_stream",    # stream=true answered with one whole JSON completion (some proxies)
 })
 _MID_FAULTS = frozenset({"drop_mid", "stall_mid", "malformed_chunk", "error_event"})
 
@@ -379,7 +382,7 @@ class FakeOpenAI:
         reasoning = split_tokens(reply.reasoning)
         usage = _usage(body, len(reasoning) + len(content)) if reply.usage else None
         answer = _Answer(reply, model, reasoning, content, usage)
-        if body.get("stream") is True:
+        if body.get("stream") is True and reply.fault != "ignore_stream":
             await self._stream(conn, answer)
         else:
             await self._complete(conn, answer)
@@ -634,7 +637,12 @@ class _Answer:
             key, token = b"reasoning_content", self.reasoning[i]
         else:
             key, token = b"content", self.content[i - len(self.reasoning)]
-        return self._prefix + key + b'":' + _dumps(token) + b"}}]}\n\n"
+        frame = self._prefix + key + b'":' + _dumps(token) + b"}}]}\n\n"
+        if self.reply.fault == "sse_variants":
+            # One event's JSON over two `data:` lines (joined by a newline, still valid JSON).
+            frame = frame.replace(b',"choices"', b',\ndata:"choices"', 1)
+            frame = (b": keep-alive\n\nevent: message\nid: %d\n" % i + frame).replace(b"\n", b"\r\n")
+        return frame
 
     def last_frame(self) -> bytes:
         """The final chunk: finish_reason and usage."""

@@ -120,6 +120,18 @@ def test_reasoning_streams_into_a_thinking_block_that_is_not_sent_back(fake):
     assert "Let me look closely." not in str(fake.requests[-1].json["messages"])
 
 
+@pytest.mark.parametrize("wire", ["sse_variants", "ignore_stream"])
+def test_other_servers_stream_formats_give_the_same_answer(fake, wire):
+    """CRLF lines, keep-alive comments, event/id fields, JSON over two data lines; or a proxy
+    that ignores stream=true and sends one whole completion."""
+    fake.script(Reply(text="Two red apples.", reasoning="Counting.", fault=wire))
+    chat = Chat(settings_for(fake))
+    final, stats = respond(chat, [user_message("how many?", [])])[-1]
+    assert answer_of(final) == "Two red apples."
+    assert [m["content"] for m in final if (m.get("metadata") or {}).get("title")] == ["Counting."]
+    assert "tokens" in stats and "Interrupted" not in str(final)
+
+
 def test_endpoint_error_keeps_the_question_and_says_what_to_do(fake, tmp_path):
     fake.script(Reply(status=429, error_code="1113", error_message="余额不足"))
     chat = Chat(settings_for(fake))
