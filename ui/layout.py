@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,27 @@ def _examples(lang: str = "en") -> Any:
              ("diagram.png", "example_diagram"), ("scene.jpg", "example_scene")]
     return [{"text": say(lang, key), "files": [str(ASSETS / name)], "display_text": say(lang, key)}
             for name, key in items if (ASSETS / name).exists()]
+
+
+def preprocessed_here(fn: Callable[..., AsyncIterator[Any]],
+                      inputs: Sequence[gr.components.Component]) -> Callable[..., AsyncIterator[Any]]:
+    """`fn` for an event with preprocess=False: its inputs are preprocessed here, in the event
+    loop, by the components' own code. Gradio would do each in a worker thread, ~1 ms a hop on two
+    cores: with 11 inputs, 7-11 ms before the question could leave for the endpoint."""
+
+    def value(component: gr.components.Component, payload: Any) -> Any:
+        model = getattr(component, "data_model", None)
+        if model is not None and payload is not None:
+            payload = model.model_validate(payload)
+        return component.preprocess(payload)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any) -> AsyncIterator[Any]:
+        values = [value(c, v) for c, v in zip(inputs, args, strict=False)]
+        async for update in fn(*values, *args[len(inputs):]):  # then gr.Request
+            yield update
+
+    return wrapper
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -116,7 +139,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
                   "outputs": chat_input, "queue": False, **private}
 
         asking = [chat_input, chatbot, *settings_inputs]
-        answering = chat_input.submit(chat.submit, asking, [chatbot, stats, chat_input], **quiet)
+        submit = preprocessed_here(chat.submit, asking)
+        fast: dict[str, Any] = {**quiet, "preprocess": False}
+        answering = chat_input.submit(submit, asking, [chatbot, stats, chat_input], **fast)
         answering.then(**unlock)
 
         def load_example(selection: gr.SelectData) -> dict[str, Any]:
@@ -126,13 +151,14 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         example_answer = chatbot.example_select(
             load_example, None, chat_input, queue=False, **private,
-        ).success(chat.submit, asking, [chatbot, stats, chat_input], **quiet)
+        ).success(submit, asking, [chatbot, stats, chat_input], **fast)
         example_answer.then(**unlock)
 
         retried = chatbot.retry(for_retry, chatbot, chatbot, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
-        ).then(chat.respond, [chatbot, *settings_inputs], [chatbot, stats], **quiet)
+        ).then(preprocessed_here(chat.respond, [chatbot, *settings_inputs]),
+               [chatbot, *settings_inputs], [chatbot, stats], **fast)
         retried.then(**unlock)
 
         export_btn.click(chat.export, [chatbot, *remembered], downloads, **quiet)
