@@ -9,6 +9,7 @@ receive can be searched.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import uuid
@@ -22,6 +23,7 @@ from gradio_client import Client
 
 from tests.conftest import ROOT, AppProcess, decode_image, make_image, start_app, stop_app
 from tests.fake_openai import FakeOpenAI, Reply
+from ui.client import ChatRequest, describe
 from ui.config import Settings
 from ui.conversation import user_message
 from ui.handlers import Chat
@@ -333,3 +335,16 @@ def test_two_chat_streams_in_one_process_stay_apart_and_stop_alone(tmp_path: Pat
     assert c_cancelled
     assert "Echo: session A asks | images: 1" in json.dumps(a) and "session B" not in json.dumps(a)
     assert "Echo: session B asks | images: 1" in json.dumps(b) and "session A" not in json.dumps(b)
+
+
+def test_the_request_log_line_names_image_sizes_never_their_data() -> None:
+    data = base64.b64encode(bytes(range(256)) * 1410).decode()  # 352 KB
+    request = ChatRequest(model="glm-4v-plus", max_tokens=64, messages=[{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{data}"}},
+        {"type": "image_url", "image_url": {"url": data}},  # bare base64 (older GLM models)
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        {"type": "text", "text": "What is on both?"}]}])
+    line = describe(request)
+    assert data[:200] not in line and len(line) < 2000
+    assert line.count("…(352 KB)") == 2 and "data:image/jpeg;base64,…(352 KB)" in line
+    assert "https://example.com/cat.png" in line and "What is on both?" in line

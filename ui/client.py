@@ -394,7 +394,28 @@ def redact(text: str) -> str:
 
 
 def describe(request: ChatRequest) -> str:
-    """A log line for a request: model, settings, and the messages with images redacted."""
+    """A log line for a request: model, settings, and the messages with images redacted.
+
+    Inline images are summarised before anything is serialised: dumping and scanning a 0.5 MB
+    payload would cost ~1.5 ms on the way to the endpoint, for a line cut at 2,000 characters.
+    """
     body = {k: v for k, v in request.body().items() if k != "messages"}
-    messages = redact(json.dumps(request.messages, ensure_ascii=False))[:2000]
-    return f"{redact(json.dumps(body, ensure_ascii=False))} messages={messages}"
+    messages = json.dumps([_loggable(m) for m in request.messages], ensure_ascii=False)
+    return f"{redact(json.dumps(body, ensure_ascii=False))} messages={redact(messages[:2000])}"
+
+
+def _loggable(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    return {**message, "content": [_short_image(part) for part in content]}
+
+
+def _short_image(part: Any) -> Any:
+    image = part.get("image_url") if isinstance(part, dict) else None
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(image, dict) or not isinstance(url, str) or len(url) < 200 \
+            or url.startswith(("http://", "https://")):
+        return part
+    head, comma, data = url.rpartition(",")  # "data:image/jpeg;base64," + data, or bare base64
+    return {**part, "image_url": {**image, "url": f"{head}{comma}…({len(data) * 3 // 4 // 1024} KB)"}}
