@@ -248,6 +248,51 @@ def test_small_jpeg_passes_through_byte_identical(tmp_path: Path) -> None:
     assert result.notes == () and result.mime == "image/jpeg" and result.sent_size == (200, 150)
 
 
+def gps_exif() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # camera make
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (31.0, 14.0, 9.0), "E", (121.0, 28.0, 4.0)
+    return exif.tobytes()
+
+
+def test_untouched_jpeg_loses_location_and_camera_data_but_not_a_pixel(tmp_path: Path) -> None:
+    im = Image.linear_gradient("L").resize((320, 200)).convert("RGB")
+    icc = b"\0" * 128 + b"test-icc"  # opaque to Pillow: it only has to survive
+    path = save(tmp_path / "geo.jpg", im, quality=90, exif=gps_exif(), icc_profile=icc,
+                comment=b"keep me")
+    result = prepare(path)
+    out = decoded(result)
+    assert b"PhoneMaker" not in result.data and len(out.getexif()) == 0  # no GPS, no camera
+    assert out.info.get("icc_profile") == icc and out.info.get("comment") == b"keep me"
+    original = Image.open(path)
+    assert out.tobytes() == original.tobytes()  # the same compressed pixels, not re-encoded
+    assert result.notes == ("metadata_removed",) and result.sent_size == (320, 200)
+
+
+def test_untouched_png_loses_its_exif_and_text_chunks(tmp_path: Path) -> None:
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Author", "Someone")
+    text.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>GPSLatitude 31,14N</x:xmpmeta>")
+    im = Image.linear_gradient("L").resize((64, 64))
+    path = save(tmp_path / "shot.png", im, exif=gps_exif(), pnginfo=text)
+    result = prepare(path)
+    out = decoded(result)
+    assert b"Someone" not in result.data and b"GPSLatitude" not in result.data
+    assert b"PhoneMaker" not in result.data and len(out.getexif()) == 0
+    assert out.tobytes() == im.tobytes() and result.notes == ("metadata_removed",)
+
+
+def test_reencoded_photos_carry_no_location_either(tmp_path: Path) -> None:
+    path = save(tmp_path / "big.jpg", Image.new("RGB", (3000, 2000), GREEN), quality=90,
+                exif=gps_exif())
+    result = prepare(path)
+    assert "downscaled" in result.notes and b"PhoneMaker" not in result.data
+    assert len(decoded(result).getexif()) == 0
+
+
 def test_input_file_is_unchanged_on_disk(tmp_path: Path) -> None:
     path = marked_jpeg(tmp_path / "keep.jpg", 6)
     before, stat = hashlib.sha256(path.read_bytes()).digest(), path.stat()

@@ -100,7 +100,8 @@ class PreparedImage:
     sent_size: tuple[int, int]
     original_bytes: int
     original_format: str
-    notes: tuple[str, ...]  # rotated, converted, first_frame, downscaled, recompressed
+    notes: tuple[str, ...]  # rotated, converted, first_frame, downscaled, recompressed,
+    # metadata_removed
 
     def b64(self) -> str:
         """The payload as raw base64."""
@@ -225,7 +226,10 @@ def _prepare(
     shown = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if as_is:
         f.seek(0)
-        return PreparedImage(f.read(), _AS_IS[fmt], shown, shown, size, fmt, ())
+        original = f.read()
+        data = _without_metadata(original, fmt)
+        notes_ = ("metadata_removed",) if len(data) < len(original) else ()
+        return PreparedImage(data, _AS_IS[fmt], shown, shown, size, fmt, notes_)
     notes = ["rotated"] if orientation in _TRANSPOSE else []
     if animated:
         notes.append("first_frame")
@@ -246,6 +250,41 @@ def _prepare(
     if stepped or not notes:  # re-encoded for no other reason than max_bytes
         notes.append("recompressed")
     return PreparedImage(data, mime, shown, out_size, size, fmt, tuple(notes))
+
+
+# Metadata that can say where and by whom a picture was taken (EXIF with GPS, XMP, IPTC, PNG text)
+# and that no model needs. Colour (ICC in APP2/iCCP, Adobe APP14), MPF and pixels stay untouched.
+_JPEG_DROP = {0xE1, 0xED}  # APP1 (EXIF, XMP), APP13 (Photoshop IPTC)
+_PNG_DROP = {b"eXIf", b"tEXt", b"zTXt", b"iTXt"}
+
+
+def _without_metadata(data: bytes, fmt: str) -> bytes:
+    """An untouched JPEG or PNG without its location/camera metadata, losslessly (the segments are
+    left out; nothing is decoded). A file whose structure looks wrong is returned as it was."""
+    if fmt in ("JPEG", "MPO") and data.startswith(b"\xff\xd8"):
+        parts, i = [data[:2]], 2
+        while i + 4 <= len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            if marker == 0xDA or not 0xC0 <= marker <= 0xFE:  # SOS: the compressed pixels follow
+                break
+            end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+            if end > len(data) or end < i + 4:
+                return data
+            if marker not in _JPEG_DROP:
+                parts.append(data[i:end])
+            i = end
+        return b"".join([*parts, data[i:]])
+    if fmt == "PNG" and data.startswith(b"\x89PNG\r\n\x1a\n"):
+        parts, i = [data[:8]], 8
+        while i + 12 <= len(data):
+            end = i + 12 + int.from_bytes(data[i:i + 4], "big")
+            if end > len(data):
+                return data
+            if data[i + 4:i + 8] not in _PNG_DROP:
+                parts.append(data[i:end])
+            i = end
+        return b"".join([*parts, data[i:]])
+    return data
 
 
 def _unreadable_key(head: bytes) -> str:
