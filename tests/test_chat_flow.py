@@ -89,6 +89,28 @@ def test_follow_up_sends_the_whole_history_with_its_images(fake, tmp_path):
     assert len(fake.requests[-1].images()) == 1
 
 
+def test_only_images_not_yet_prepared_are_prepared_off_the_event_loop(fake, tmp_path, monkeypatch):
+    """Prepared on attach: the question leaves without a thread hop. Not prepared (or many):
+    the work goes to a worker thread, so other people's answers keep streaming meanwhile."""
+    paths = [make_image(tmp_path / f"{i}.png", (40, 30), (40 * i, 0, 0)) for i in range(6)]
+    hops = []
+    real = asyncio.to_thread
+    monkeypatch.setattr(asyncio, "to_thread", lambda fn, *a, **k: (
+        hops.append(fn.__name__) if fn.__name__ == "_build" else None) or real(fn, *a, **k))
+    chat = Chat(settings_for(fake, GLM_MODELS="glm-4.5v"))
+
+    respond(chat, [user_message("new ones", [str(paths[0]), str(paths[1])])])
+    assert len(hops) == 1  # not prepared yet: in a thread
+    LOOP.run_until_complete(chat.prewarm({"files": [str(p) for p in paths[2:]]}, "balanced"))
+    hops.clear()
+    respond(chat, [user_message("prepared on attach", [str(p) for p in paths[2:6]])])
+    assert hops == []  # all four ready: built right away
+    respond(chat, [user_message("many", [str(p) for p in paths])])
+    assert len(hops) == 1  # six images to encode: a thread again
+    sent = [decode_image(url).convert("RGB").getpixel((0, 0))[0] for url in fake.requests[-1].images()]
+    assert sent == [0, 40, 80, 120, 160, 200]
+
+
 def test_seed_model_names_get_bare_base64_newer_ones_data_urls(fake, tmp_path):
     img = make_image(tmp_path / "a.png")
     chat = Chat(settings_for(fake))

@@ -42,14 +42,15 @@ from ui.conversation import (
 from ui.errors import FINISH_KEYS, ChatError, EndpointError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import MESSAGES, language, say
-from ui.images import ImageError, prepare
-from ui.messages import Built, build_messages
+from ui.images import ImageError, NotPrepared, PreparedImage, prepare
+from ui.messages import Built, Preparer, build_messages
 from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.snippets import to_curl, to_python
 
 log = logging.getLogger("glmchat")
 _SENTENCES = MESSAGES["en"]
 
+INLINE_IMAGES = 4  # at most this many prepared images are encoded in the event loop
 YIELD_EVERY = 0.04  # seconds between screen updates while streaming: smooth, and cheap on the server
 SETTING_NAMES = ("model", "temperature", "max_tokens", "system_prompt", "top_p", "quality",
                  "history_images", "thinking")
@@ -87,8 +88,7 @@ class Chat:
         self._check_sizes(files, lang)
         new_history = [*(history or []), user_message(text, files)]
         try:
-            built = await asyncio.to_thread(self._build, new_history, model, system_prompt, quality,
-                                            history_images)
+            built = await self._built(new_history, model, system_prompt, quality, history_images)
         except (ImageError, ChatError) as e:
             raise _refuse(self._sentence(e, lang, model)) from None
         started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
@@ -126,8 +126,7 @@ class Chat:
         """Answer the last question of the history again (Retry)."""
         lang = request_language(request)
         try:
-            built = await asyncio.to_thread(self._build, history, model, system_prompt, quality,
-                                            history_images)
+            built = await self._built(history, model, system_prompt, quality, history_images)
         except (ImageError, ChatError) as e:
             answer = Answer.start(history)
             self._notice(answer, e, lang, model)
@@ -224,10 +223,30 @@ class Chat:
         answer.history.append(boxes_message(str(drawn), len(answer.boxes), lang))
 
     def _build(self, history: list[dict[str, Any]], model: str, system_prompt: str, quality: str,
-               history_images: str) -> Built:
+               history_images: str, preparer: Preparer | None = None) -> Built:
         return build_messages(history, profile=self.profile(model), system_prompt=system_prompt,
                               quality=quality, history_images=HISTORY_POLICIES.get(history_images),
-                              max_images=self.settings.max_images or None)
+                              max_images=self.settings.max_images or None, preparer=preparer)
+
+    async def _built(self, history: list[dict[str, Any]], model: str, system_prompt: str,
+                     quality: str, history_images: str) -> Built:
+        """The messages to send: built right here when every image is already prepared (as on
+        attach) and there are few, else in a worker thread. A thread hop costs ~1 ms before
+        the request can leave; preparing a photo ~50 ms, which must not block the event loop."""
+        used = 0
+
+        def ready(path: str) -> PreparedImage:
+            nonlocal used
+            used += 1  # each image still costs a base64 encoding (~0.5 ms for a photo)
+            if used > INLINE_IMAGES:
+                raise NotPrepared(path)
+            return prepare(path, quality, cached_only=True)
+
+        try:
+            return self._build(history, model, system_prompt, quality, history_images, ready)
+        except NotPrepared:
+            return await asyncio.to_thread(self._build, history, model, system_prompt, quality,
+                                           history_images)
 
     def _request(self, built: Built, model: str, temperature: float, max_tokens: float,
                  top_p: float, thinking: bool | None) -> ChatRequest:
@@ -344,8 +363,8 @@ class Chat:
         last = 0.0
         try:
             self._check_sizes(files, lang)
-            built = await asyncio.to_thread(self._build, history, model, system_prompt,
-                                            self.settings.image_quality, "all")
+            built = await self._built(history, model, system_prompt, self.settings.image_quality,
+                                      "all")
             request_ = self._request(built, model, temperature, max_tokens, 1.0, None)
             async for event in stream_chat(self._client(api_key), request_,
                                            retries=self.settings.retries,

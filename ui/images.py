@@ -148,6 +148,10 @@ class _Cache:
             self.total = 0
 
 
+class NotPrepared(Exception):
+    """prepare(..., cached_only=True) found no prepared copy of the file."""
+
+
 # Derived data only, keyed by path + mtime + size (Gradio's upload paths are content-hashed).
 _cache = _Cache(128, 256 * MB)
 
@@ -164,8 +168,12 @@ def prepare(
     max_bytes: int = 5 * MB,
     max_side: int = 6000,
     max_pixels: int = 100_000_000,
+    cached_only: bool = False,
 ) -> PreparedImage:
-    """Verify, orient, convert, shrink and encode one image file; cached per file version."""
+    """Verify, orient, convert, shrink and encode one image file; cached per file version.
+
+    cached_only: raise NotPrepared instead of doing the work (a caller in the event loop).
+    """
     if quality not in QUALITY:
         raise ValueError(f"quality must be one of {sorted(QUALITY)}, not {quality!r}")
     path = os.path.abspath(path)
@@ -177,6 +185,8 @@ def prepare(
     key = (path, st.st_ino, st.st_mtime_ns, st.st_size, quality, max_bytes, max_side, max_pixels)
     if (hit := _cache.get(key)) is not None:
         return hit
+    if cached_only:
+        raise NotPrepared(path)
     if st.st_size == 0:
         raise ImageError("image_empty", name=name)
     # The size check below replaces Pillow's bomb warning; catching it here leaves the global
