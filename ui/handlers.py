@@ -42,8 +42,8 @@ from ui.conversation import (
 from ui.errors import FINISH_KEYS, ChatError, EndpointError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import MESSAGES, language, say
-from ui.images import ImageError, NotPrepared, PreparedImage, prepare
-from ui.messages import Built, Preparer, build_messages
+from ui.images import ImageError, NotPrepared, prepare
+from ui.messages import Built, Preparer, build_messages, parts_of
 from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.snippets import to_curl, to_python
 
@@ -233,20 +233,15 @@ class Chat:
         """The messages to send: built right here when every image is already prepared (as on
         attach) and there are few, else in a worker thread. A thread hop costs ~1 ms before
         the request can leave; preparing a photo ~50 ms, which must not block the event loop."""
-        used = 0
-
-        def ready(path: str) -> PreparedImage:
-            nonlocal used
-            used += 1  # each image still costs a base64 encoding (~0.5 ms for a photo)
-            if used > INLINE_IMAGES:
-                raise NotPrepared(path)
-            return prepare(path, quality, cached_only=True)
-
-        try:
-            return self._build(history, model, system_prompt, quality, history_images, ready)
-        except NotPrepared:
-            return await asyncio.to_thread(self._build, history, model, system_prompt, quality,
-                                           history_images)
+        images = sum(kind == "file" for m in history for kind, _ in parts_of(m.get("content")))
+        if images <= INLINE_IMAGES:  # each still costs a base64 encoding (~0.5 ms for a photo)
+            try:
+                return self._build(history, model, system_prompt, quality, history_images,
+                                   lambda path: prepare(path, quality, cached_only=True))
+            except NotPrepared:
+                pass
+        return await asyncio.to_thread(self._build, history, model, system_prompt, quality,
+                                       history_images)
 
     def _request(self, built: Built, model: str, temperature: float, max_tokens: float,
                  top_p: float, thinking: bool | None) -> ChatRequest:

@@ -139,6 +139,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                   "outputs": chat_input, "queue": False, **private}
 
         asking = [chat_input, chatbot, *settings_inputs]
+        retrying = [chatbot, *settings_inputs]
         submit = preprocessed_here(chat.submit, asking)
         fast: dict[str, Any] = {**quiet, "preprocess": False}
         answering = chat_input.submit(submit, asking, [chatbot, stats, chat_input], **fast)
@@ -157,8 +158,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         retried = chatbot.retry(for_retry, chatbot, chatbot, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
-        ).then(preprocessed_here(chat.respond, [chatbot, *settings_inputs]),
-               [chatbot, *settings_inputs], [chatbot, stats], **fast)
+        ).then(preprocessed_here(chat.respond, retrying), retrying, [chatbot, stats], **fast)
         retried.then(**unlock)
 
         export_btn.click(chat.export, [chatbot, *remembered], downloads, **quiet)
