@@ -77,6 +77,23 @@ def test_the_page_is_built_without_importing_the_endpoint_sdk():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_each_new_session_gets_the_import_buttons_schema_unchanged(monkeypatch):
+    """The import button's schema is computed once, not per session: the page config is the same."""
+    from gradio.state_holder import SessionState
+
+    from ui.config import Settings
+    from ui.layout import build_demo
+
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    demo = build_demo(Settings.from_env())
+    button = next(b for b in demo.blocks.values() if isinstance(b, gr.UploadButton))
+    expected = gr.UploadButton(file_types=[".json"]).api_info()
+    assert expected["title"] == "FileData"
+    for _ in range(2):
+        config = SessionState(demo).config_values[button._id]
+        assert config["api_info"] == config["api_info_as_input"] == config["api_info_as_output"] == expected
+
+
 @pytest.mark.parametrize("preset", ["zhipu", "zai", "openai", "ollama", "vllm", "lmstudio"])
 def test_presets_set_url_models_and_key_need(preset):
     from ui.config import PRESETS, Settings

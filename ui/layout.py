@@ -52,6 +52,14 @@ def preprocessed_here(fn: Callable[..., AsyncIterator[Any]],
     return wrapper
 
 
+def _schema_once(component: gr.components.Component) -> None:
+    """Make a component's API schema a constant. gr.UploadButton rebuilds its pydantic JSON schema
+    (~1.5 ms) on every call, and Gradio asks three times for each new session: each page load and
+    each API call would wait for it (other components cache theirs)."""
+    schema = component.api_info()
+    setattr(component, "api_info", lambda: schema)  # noqa: B010  (shadows the method)
+
+
 def build_demo(settings: Settings) -> gr.Blocks:
     """The whole app as a gr.Blocks; `app.py` launches it."""
     chat = Chat(settings)
@@ -86,6 +94,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                         import_btn = gr.UploadButton(i18n("import"),  # type: ignore[arg-type]
                                                      file_types=[".json"],
                                                      size="sm", elem_id="import")
+                        _schema_once(import_btn)
                         code_btn = gr.Button(i18n("copy_code"), size="sm", elem_id="copy-code")
                     downloads = gr.File(label=i18n("downloads"), file_count="multiple",
                                         interactive=False, visible=False, elem_id="downloads")
