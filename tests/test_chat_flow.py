@@ -111,6 +111,41 @@ def test_only_images_not_yet_prepared_are_prepared_off_the_event_loop(fake, tmp_
     assert sent == [0, 40, 80, 120, 160, 200]
 
 
+def test_an_uploaded_image_is_prepared_before_anyone_asks(fake, tmp_path, monkeypatch):
+    """Gradio's upload route stores the file; the app starts preparing it right then (an API
+    client has no attach step), and a file that is no image costs nothing but its upload."""
+    import httpx
+
+    from tests.conftest import free_port
+    from ui import images, layout
+    from ui.layout import build_demo, launch_kwargs
+
+    started = []
+    real = layout.prepare_uploads
+    monkeypatch.setattr(layout, "prepare_uploads", lambda paths, quality: started.append(
+        (list(paths), quality, real(paths, quality))))
+    settings = settings_for(fake, GLM_IMAGE_QUALITY="fast")
+    demo = build_demo(settings)
+    port = free_port()
+    demo.launch(**{**launch_kwargs(settings), "server_port": port}, prevent_thread_lock=True)
+    photo = make_image(tmp_path / "photo.jpg", (2400, 1800))
+    note = tmp_path / "note.json"
+    note.write_text("{}")
+    try:
+        files = [("files", (p.name, p.read_bytes())) for p in (photo, note)]
+        stored = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files=files).json()
+        [(paths, quality, futures)] = started
+        assert (paths, quality) == (stored, "fast")
+        for future in futures:
+            assert future.result(timeout=60) is None  # errors wait until the file is asked about
+        monkeypatch.setattr(images, "_prepare", lambda *a: pytest.fail("prepared twice"))
+        assert images.prepare(stored[0], "fast").sent_size == (1024, 768)
+        with pytest.raises(images.NotPrepared):
+            images.prepare(stored[1], "fast", cached_only=True)
+    finally:
+        demo.close()
+
+
 def test_seed_model_names_get_bare_base64_newer_ones_data_urls(fake, tmp_path):
     img = make_image(tmp_path / "a.png")
     chat = Chat(settings_for(fake))

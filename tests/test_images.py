@@ -499,3 +499,34 @@ def test_encoding_through_a_memory_file_gives_the_same_bytes(
     prepared = prepare(photo)
     assert prepared.mime == "image/jpeg" and prepared.sent_size == (2048, 1536)
     assert decoded(prepared).size == (2048, 1536)
+
+
+def test_a_file_being_prepared_is_not_prepared_again_by_a_second_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Attached (prepared in the background) and asked about at once: the question waits for that
+    # preparation instead of doing the same work a second time.
+    path = marked_jpeg(tmp_path / "t.jpg", 6)
+    waiting = threading.Event()
+
+    class Pending(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waiting.set()
+            return super().wait(timeout)
+
+    calls = []
+    real = images._prepare
+
+    def slow(*args: object) -> PreparedImage:
+        calls.append(args)
+        waiting.wait(timeout=20)  # until the second caller waits for this one
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(images, "threading", type("T", (), {"Event": Pending}))
+    monkeypatch.setattr(images, "_prepare", slow)
+    results: list[PreparedImage] = []
+    first = threading.Thread(target=lambda: results.append(prepare(path)))
+    first.start()
+    results.append(prepare(path))
+    first.join()
+    assert len(calls) == 1 and results[0] is results[1]

@@ -12,7 +12,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +380,26 @@ class Chat:
             if text != sent:  # what arrived before the fault is not held back
                 yield text
             raise _refuse(self._sentence(e, lang, model)) from None
+
+
+# Uploads prepared as they arrive, at most one per core at a time, oldest first.
+_uploads = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="prepare-upload")
+
+
+def prepare_uploads(paths: Iterable[str], quality: str) -> list[Future[None]]:
+    """Start preparing freshly uploaded files in the background, so the image is ready when the
+    question comes: an API client has no attach step, and in the page this starts before the
+    textbox's prewarm. Errors (not an image, ...) wait until the file is asked about."""
+    return [_uploads.submit(_prepare_quietly, path, quality) for path in paths]
+
+
+def _prepare_quietly(path: str, quality: str) -> None:
+    try:
+        prepare(path, quality)
+    except (ImageError, OSError):
+        pass  # said to the visitor if and when the file is asked about
+    except Exception:
+        log.exception("preparing an upload failed")
 
 
 def _attached(value: dict[str, Any]) -> list[str]:

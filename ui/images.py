@@ -155,6 +155,8 @@ class NotPrepared(Exception):
 
 # Derived data only, keyed by path + mtime + size (Gradio's upload paths are content-hashed).
 _cache = _Cache(128, 256 * MB)
+_pending: dict[tuple[object, ...], threading.Event] = {}  # being prepared right now
+_pending_lock = threading.Lock()
 
 
 def clear_cache() -> None:
@@ -184,22 +186,34 @@ def prepare(
     except OSError:
         raise ImageError("image_missing", name=name) from None
     key = (path, st.st_ino, st.st_mtime_ns, st.st_size, quality, max_bytes, max_side, max_pixels)
-    if (hit := _cache.get(key)) is not None:
-        return hit
-    if cached_only:
-        raise NotPrepared(path)
-    if st.st_size == 0:
-        raise ImageError("image_empty", name=name)
-    # The size check below replaces Pillow's bomb warning; catching it here leaves the global
-    # MAX_IMAGE_PIXELS alone (catch_warnings is process-wide, a race only hides a warning).
-    with open(path, "rb") as f, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            result = _prepare(f, name, st.st_size, QUALITY[quality], max_bytes, max_side, max_pixels)
-        except Image.DecompressionBombError:
-            raise ImageError("image_too_large", name=name, limit_mp=max_pixels / 1e6) from None
-    _cache.put(key, result)
-    return result
+    while True:
+        if (hit := _cache.get(key)) is not None:
+            return hit
+        if cached_only:
+            raise NotPrepared(path)
+        with _pending_lock:  # one preparation per file: a second caller waits for the first
+            pending = _pending.get(key)
+            if pending is None:
+                _pending[key] = threading.Event()
+                break
+        pending.wait()  # then the cache has it, or that attempt failed and we try ourselves
+    try:
+        if st.st_size == 0:
+            raise ImageError("image_empty", name=name)
+        # The size check below replaces Pillow's bomb warning; catching it here leaves the global
+        # MAX_IMAGE_PIXELS alone (catch_warnings is process-wide, a race only hides a warning).
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                result = _prepare(f, name, st.st_size, QUALITY[quality], max_bytes, max_side,
+                                  max_pixels)
+            except Image.DecompressionBombError:
+                raise ImageError("image_too_large", name=name, limit_mp=max_pixels / 1e6) from None
+        _cache.put(key, result)
+        return result
+    finally:
+        with _pending_lock:
+            _pending.pop(key).set()
 
 
 def _prepare(

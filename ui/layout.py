@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ui.config import Settings
 from ui.conversation import for_retry, pop_last_turn
-from ui.handlers import Chat, request_language
+from ui.handlers import Chat, prepare_uploads, request_language
 from ui.i18n import LABELS, say
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
 
 CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
@@ -222,9 +226,37 @@ def build_demo(settings: Settings) -> gr.Blocks:
     return demo
 
 
+class PrepareOnUpload:
+    """ASGI middleware: each file stored by Gradio's upload route starts being prepared at once."""
+
+    def __init__(self, app: Any, quality: str) -> None:
+        self.app, self.quality = app, quality
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(UPLOAD):
+            return await self.app(scope, receive, send)
+        status, body = 0, bytearray()
+
+        async def send_and_watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    with contextlib.suppress(ValueError):
+                        paths = json.loads(body)  # the stored paths, as the client gets them
+                        if isinstance(paths, list):
+                            prepare_uploads([p for p in paths if isinstance(p, str)], self.quality)
+            await send(message)
+
+        await self.app(scope, receive, send_and_watch)
+
+
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for demo.launch() that belong to the app, not to the caller."""
     return {"server_name": settings.host, "server_port": settings.port, "css": CSS,
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
-            "show_error": False, "allowed_paths": [str(ASSETS)]}
+            "show_error": False, "allowed_paths": [str(ASSETS)],
+            "app_kwargs": {"middleware": [Middleware(PrepareOnUpload, quality=settings.image_quality)]}}
 
