@@ -146,6 +146,30 @@ def test_page_speaks_the_browser_language(app: AppProcess, browser, locale, mode
         context.close()
 
 
+@pytest.mark.parametrize(("locale", "sentence"), [
+    ("zh-CN", "“scan.png”超过了 20 MB 的上传上限：请发送较小的文件。"),
+    ("en-US", "“scan.png” is larger than the 20 MB upload limit: send a smaller file."),
+])
+def test_a_file_over_the_upload_limit_is_refused_in_the_page_language(app: AppProcess, browser,
+                                                                      tmp_path, locale, sentence):
+    """Gradio's page refuses it before uploading, in English: the visitor reads our sentence."""
+    from playwright.sync_api import expect
+
+    big = tmp_path / "scan.png"
+    with big.open("wb") as f:  # 21 MB: over the default GLM_MAX_UPLOAD_MB of 20
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(21 * 1024 * 1024)
+    context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale})
+    page = context.new_page()
+    try:
+        open_chat(page, app.url)
+        page.locator("#chat-input input[type=file]").set_input_files(str(big))
+        expect(page.get_by_test_id("toast-text")).to_have_text(sentence, timeout=10_000)
+        expect(page.locator("#chat-input img")).to_have_count(0)
+    finally:
+        context.close()
+
+
 def test_settings_survive_a_reload(app: AppProcess, browser):
     from playwright.sync_api import expect
 

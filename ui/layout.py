@@ -253,9 +253,31 @@ class PrepareOnUpload:
         await self.app(scope, receive, send_and_watch)
 
 
+# Gradio's page refuses a file over max_file_size before uploading it, in English whatever the
+# page's language: this puts our sentence (the one Enter would give) in that toast instead.
+OVER_LIMIT_JS = """() => {
+  const templates = %s;
+  const template = (navigator.language || "en").toLowerCase().startsWith("zh") ? templates.zh : templates.en;
+  const english = /^File\\(s\\) exceed the maximum allowed size of [^:]*: "(.*)"$/;
+  const translate = (node) => {
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      const found = text.nodeValue.trim().match(english);
+      if (found) text.nodeValue = template.replace("{name}", found[1].split('", "').join(", "));
+    }
+  };
+  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(n => {
+    if (n.nodeType === Node.ELEMENT_NODE || n.nodeType === Node.TEXT_NODE) translate(n.parentNode || n);
+  }))).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for demo.launch() that belong to the app, not to the caller."""
+    over_limit = {lang: say(lang, "image_upload_too_big", {"name": "{name}", "limit": settings.max_upload_mb})
+                  for lang in ("en", "zh")}
     return {"server_name": settings.host, "server_port": settings.port, "css": CSS,
+            "js": OVER_LIMIT_JS % json.dumps(over_limit, ensure_ascii=False),
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
             "app_kwargs": {"middleware": [Middleware(PrepareOnUpload, quality=settings.image_quality)]}}
