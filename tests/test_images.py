@@ -495,6 +495,12 @@ def test_encoding_through_a_memory_file_gives_the_same_bytes(
         reference = io.BytesIO()
         noise.save(reference, fmt, **options)
         assert images._save(noise, fmt, **options) == reference.getvalue()
+    if memfd:  # a sandbox that forbids memfd_create: the bytes go through a BytesIO instead
+        def forbidden(*_: object) -> int:
+            raise PermissionError("memfd_create: operation not permitted")
+
+        monkeypatch.setattr(os, "memfd_create", forbidden)
+        assert images._save(noise, "JPEG", quality=85) and images._MEMFD is False
     photo = save(tmp_path / "p.jpg", noise.resize((3600, 2700)), quality=95)
     prepared = prepare(photo)
     assert prepared.mime == "image/jpeg" and prepared.sent_size == (2048, 1536)

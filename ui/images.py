@@ -363,11 +363,18 @@ def _save(im: Image.Image, fmt: str, **options: object) -> bytes:
     for ~7 ms (a screenshot ~20 ms), and preparations on two cores would not run side by side.
     So on Linux the bytes go through an anonymous in-memory file (memfd).
     """
-    if not _MEMFD:
+    global _MEMFD
+    fd = -1
+    if _MEMFD:
+        try:
+            fd = os.memfd_create("glm-image", os.MFD_CLOEXEC)
+        except OSError:  # a sandbox that forbids it: BytesIO from now on
+            _MEMFD = False
+    if fd < 0:
         buf = io.BytesIO()
         im.save(buf, fmt, **options)
         return buf.getvalue()
-    with os.fdopen(os.memfd_create("glm-image", os.MFD_CLOEXEC), "w+b") as f:
+    with os.fdopen(fd, "w+b") as f:
         im.save(f, fmt, **options)
         f.flush()
         f.seek(0)
