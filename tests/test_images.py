@@ -536,3 +536,23 @@ def test_a_file_being_prepared_is_not_prepared_again_by_a_second_caller(
     results.append(prepare(path))
     first.join()
     assert len(calls) == 1 and results[0] is results[1]
+
+
+def test_a_photo_is_decoded_in_one_call_not_per_64_kb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The decoder leaves the GIL while it works; each time it comes back for more data it must win
+    # the GIL again from a busy event loop (~5 ms each). So the whole file goes in at once.
+    path = save(tmp_path / "p.jpg", Image.effect_noise((2400, 1800), 80).convert("RGB"), quality=95)
+    assert path.stat().st_size > 4 * 64 * 1024
+    reads: list[int] = []
+
+    class Counted(io.FileIO):
+        def read(self, size: int = -1) -> bytes:
+            reads.append(size)
+            return super().read(size)
+
+    monkeypatch.setattr(images, "open", lambda p, mode: Counted(p, mode.replace("b", "")), raising=False)
+    assert prepare(path).sent_size == (2048, 1536)
+    blocks = [size for size in reads if size >= 64 * 1024]  # small ones: Pillow parsing the header
+    assert len(blocks) == 1, blocks  # the whole file at once, not ~20 blocks of 64 KB
