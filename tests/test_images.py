@@ -556,3 +556,34 @@ def test_a_photo_is_decoded_in_one_call_not_per_64_kb(
     assert prepare(path).sent_size == (2048, 1536)
     blocks = [size for size in reads if size >= 64 * 1024]  # small ones: Pillow parsing the header
     assert len(blocks) == 1, blocks  # the whole file at once, not ~20 blocks of 64 KB
+
+
+def idat_chunks(data: bytes) -> int:
+    count, i = 0, 8
+    while i + 12 <= len(data):
+        length = int.from_bytes(data[i:i + 4], "big")
+        count += data[i + 4:i + 8] == b"IDAT"
+        i += 12 + length
+    return count
+
+
+def test_a_png_in_many_chunks_is_decoded_in_one_and_still_sent_as_uploaded(tmp_path: Path) -> None:
+    # Screenshots come with their pixels in dozens of 8-64 KB chunks; joined into one, Pillow
+    # decodes them in a single call (see above). Losslessly: same pixels, and a PNG that is sent
+    # untouched keeps its own bytes.
+    noise = Image.effect_noise((700, 500), 90).convert("RGB")
+    path = save(tmp_path / "s.png", noise, compress_level=1)
+    original = path.read_bytes()
+    assert idat_chunks(original) >= 8
+    joined = images._one_idat(original)
+    assert joined is not None and idat_chunks(joined) == 1
+    assert Image.open(io.BytesIO(joined)).tobytes() == noise.tobytes()
+    result = prepare(path, "max")
+    assert result.mime == "image/png" and result.data == original
+    assert images._one_idat(joined) is None  # one chunk already
+    assert images._one_idat(original[:-5000]) is None  # truncated: Pillow says so itself
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(original[:-5000])
+    with pytest.raises(ImageError) as refused:
+        prepare(cut, "max")
+    assert refused.value.key == "image_truncated"
