@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageChops, ImageFile, ImageOps
 
 from ui import images
 from ui.images import ImageError, PreparedImage, prepare
@@ -587,3 +587,25 @@ def test_a_png_in_many_chunks_is_decoded_in_one_and_still_sent_as_uploaded(tmp_p
     with pytest.raises(ImageError) as refused:
         prepare(cut, "max")
     assert refused.value.key == "image_truncated"
+
+
+@pytest.mark.parametrize(("source", "size"), [((3000, 2000), (2048, 1365)), ((2500, 4000), (1920, 3072)),
+                                              ((7000, 1000), (1024, 146))])
+def test_resizing_in_strips_on_several_cores_gives_the_same_pixels(
+    monkeypatch: pytest.MonkeyPatch, source: tuple[int, int], size: tuple[int, int]
+) -> None:
+    monkeypatch.setattr(images, "_CORES", 3)
+    submitted = []
+    real = images._strips.submit
+    monkeypatch.setattr(images._strips, "submit", lambda *a: submitted.append(a) or real(*a))
+    im = Image.effect_noise(source, 70).convert("RGB")
+    for resample in (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC):
+        expected = im.resize(size, resample, reducing_gap=images.REDUCING_GAP)
+        strips = images._resize(im, size, resample)
+        assert strips.size == size
+        differences = ImageChops.difference(strips, expected)
+        assert max(high for _, high in differences.getextrema()) <= 1  # float rounding of a box
+        counts = differences.histogram()
+        changed = sum(sum(counts[band * 256 + 1:(band + 1) * 256]) for band in range(3))
+        assert changed < 0.005 * size[0] * size[1] * 3
+    assert len(submitted) == (0 if source[0] / size[0] >= 6 else 6)  # 6×: reduce() first, one call
