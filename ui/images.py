@@ -336,7 +336,7 @@ def _without_metadata(data: bytes, fmt: str) -> bytes:
                 parts.append(data[i:end])
             i = end
         return b"".join([*parts, data[i:]])
-    if fmt == "PNG" and data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if fmt == "PNG" and data.startswith(_PNG_SIGNATURE):
         parts, i = [data[:8]], 8
         while i + 12 <= len(data):
             end = i + 12 + int.from_bytes(data[i:i + 4], "big")

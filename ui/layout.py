@@ -259,15 +259,18 @@ OVER_LIMIT_JS = """() => {
   const templates = %s;
   const template = (navigator.language || "en").toLowerCase().startsWith("zh") ? templates.zh : templates.en;
   const english = /^File\\(s\\) exceed the maximum allowed size of [^:]*: "(.*)"$/;
-  const translate = (node) => {
-    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
-    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+  const toastOf = (node) => {  // only toasts are looked into, never the streaming chat
+    const element = node.nodeType === Node.TEXT_NODE ? node.parentElement : node;
+    if (!element || !element.closest) return null;
+    return element.closest("[data-testid=toast-body]") || element.querySelector("[data-testid=toast-body]");
+  };
+  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(node => {
+    const toast = toastOf(node);
+    const walker = toast && document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
+    for (let text = walker && walker.nextNode(); text; text = walker.nextNode()) {
       const found = text.nodeValue.trim().match(english);
       if (found) text.nodeValue = template.replace("{name}", found[1].split('", "').join(", "));
     }
-  };
-  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(n => {
-    if (n.nodeType === Node.ELEMENT_NODE || n.nodeType === Node.TEXT_NODE) translate(n.parentNode || n);
   }))).observe(document.body, {childList: true, subtree: true});
 }"""
 
