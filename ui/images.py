@@ -227,9 +227,9 @@ def _prepare(
     """The uncached work of prepare() on an open file."""
     head = f.read(4096)
     f.seek(0)
-    source: BinaryIO = f
-    if head.startswith(_PNG_SIGNATURE) and (joined := _one_idat(f.read())) is not None:
-        source = io.BytesIO(joined)
+    whole = f.read() if head.startswith(_PNG_SIGNATURE) else None  # a PNG is read once, here
+    joined = _one_idat(whole) if whole is not None else None
+    source: BinaryIO = io.BytesIO(joined) if joined is not None else f
     f.seek(0)
     try:
         im = Image.open(source)
@@ -263,10 +263,11 @@ def _prepare(
         raise ImageError("image_truncated", name=name) from None
     shown = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if as_is:
-        f.seek(0)
-        original = f.read()
-        data = _without_metadata(original, fmt)
-        notes_ = ("metadata_removed",) if len(data) < len(original) else ()
+        if whole is None:
+            f.seek(0)
+            whole = f.read()
+        data = _without_metadata(whole, fmt)
+        notes_ = ("metadata_removed",) if len(data) < len(whole) else ()
         return PreparedImage(data, _AS_IS[fmt], shown, shown, size, fmt, notes_)
     notes = ["rotated"] if orientation in _TRANSPOSE else []
     if animated:
