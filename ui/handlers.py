@@ -7,13 +7,11 @@ per-user is kept here. Errors become one sentence in the visitor's language (gr.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,7 @@ from ui.conversation import (
 from ui.errors import FINISH_KEYS, ChatError, EndpointError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import MESSAGES, language, say
-from ui.images import ImageError, NotPrepared, prepare
+from ui.images import ImageError, NotPrepared, prepare, prepare_uploads
 from ui.messages import Built, Preparer, build_messages, parts_of
 from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.snippets import to_curl, to_python
@@ -105,9 +103,7 @@ class Chat:
 
     async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
         """Fill the image cache for attached files; errors wait until Enter is pressed."""
-        for path in _attached(value or {}):
-            with contextlib.suppress(ImageError, OSError):
-                await asyncio.to_thread(prepare, path, quality)
+        await asyncio.gather(*map(asyncio.wrap_future, prepare_uploads(_attached(value or {}), quality)))
 
     def _check_sizes(self, files: Sequence[str], lang: str) -> None:
         limit = self.settings.max_upload_mb
@@ -380,26 +376,6 @@ class Chat:
             if text != sent:  # what arrived before the fault is not held back
                 yield text
             raise _refuse(self._sentence(e, lang, model)) from None
-
-
-# Uploads prepared as they arrive, at most one per core at a time, oldest first.
-_uploads = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="prepare-upload")
-
-
-def prepare_uploads(paths: Iterable[str], quality: str) -> list[Future[None]]:
-    """Start preparing freshly uploaded files in the background, so the image is ready when the
-    question comes: an API client has no attach step, and in the page this starts before the
-    textbox's prewarm. Errors (not an image, ...) wait until the file is asked about."""
-    return [_uploads.submit(_prepare_quietly, path, quality) for path in paths]
-
-
-def _prepare_quietly(path: str, quality: str) -> None:
-    try:
-        prepare(path, quality)
-    except (ImageError, OSError):
-        pass  # said to the visitor if and when the file is asked about
-    except Exception:
-        log.exception("preparing an upload failed")
 
 
 def _attached(value: dict[str, Any]) -> list[str]:

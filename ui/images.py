@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import logging
 import math
 import os
 import struct
@@ -23,7 +24,8 @@ import threading
 import warnings
 import zlib
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO, cast
 
@@ -38,6 +40,7 @@ else:
     HEIF_SUPPORTED = True
 
 MB = 1024 * 1024
+log = logging.getLogger("glmchat")
 _MESSAGES = {
     "image_missing": "The file {name} is gone; upload it again.",
     "image_empty": "The file {name} is empty; upload the image again.",
@@ -219,6 +222,26 @@ def prepare(
     finally:
         with _pending_lock:
             _pending.pop(key).set()
+
+
+# Uploads prepared as they arrive, at most one per core at a time, oldest first.
+_uploads = ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="prepare-upload")
+
+
+def prepare_uploads(paths: Iterable[str], quality: str) -> list[Future[None]]:
+    """Start preparing files in the background, so the image is ready when the question comes:
+    as each upload lands (an API client has no attach step) and when the page attaches it.
+    Errors (not an image, ...) wait until the file is asked about."""
+    return [_uploads.submit(_prepare_quietly, path, quality) for path in paths]
+
+
+def _prepare_quietly(path: str, quality: str) -> None:
+    try:
+        prepare(path, quality)
+    except (ImageError, OSError):
+        pass  # said to the visitor if and when the file is asked about
+    except Exception:
+        log.exception("preparing an upload failed")
 
 
 def _prepare(

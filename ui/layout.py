@@ -14,8 +14,9 @@ from starlette.middleware import Middleware
 
 from ui.config import Settings
 from ui.conversation import for_retry, pop_last_turn
-from ui.handlers import Chat, prepare_uploads, request_language
+from ui.handlers import Chat, request_language
 from ui.i18n import LABELS, say
+from ui.images import prepare_uploads
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
