@@ -166,30 +166,6 @@ class Started:
         await self._events.aclose()  # type: ignore[attr-defined]
 
 
-async def until_set(events: AsyncIterator[Event], stop: asyncio.Event) -> AsyncIterator[Event]:
-    """The events, until `stop` is set: then the stream ends at once, even mid-wait."""
-    stopped = asyncio.ensure_future(stop.wait())
-    following: asyncio.Future[Event] | None = None
-    try:
-        while True:
-            following = asyncio.ensure_future(anext(events))
-            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not following.done():
-                return
-            try:
-                event = following.result()
-            except StopAsyncIteration:
-                return
-            yield event
-    finally:
-        stopped.cancel()
-        if following is not None and not following.done():
-            # Stopped or cancelled mid-wait: end the pending read before anyone closes `events`.
-            following.cancel()
-            with contextlib.suppress(BaseException):
-                await following
-
-
 async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int = 3,
                       backoff: float = 1.0) -> AsyncIterator[Event]:
     """Stream one answer as events; retry rate limits and 5xx before the first token.

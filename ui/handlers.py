@@ -27,7 +27,6 @@ from ui.client import (
     Started,
     TextDelta,
     stream_chat,
-    until_set,
 )
 from ui.config import Settings
 from ui.conversation import (
@@ -43,6 +42,7 @@ from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import MESSAGES, language, say
 from ui.images import ImageError, NotPrepared, prepare, prepare_uploads
 from ui.messages import Built, Preparer, build_messages, parts_of
+from ui.pace import Pace, paced
 from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.snippets import to_curl, to_python
 
@@ -50,7 +50,6 @@ log = logging.getLogger("glmchat")
 _SENTENCES = MESSAGES["en"]
 
 INLINE_IMAGES = 4  # at most this many prepared images are encoded in the event loop
-YIELD_EVERY = 0.04  # seconds between screen updates while streaming: smooth, and cheap on the server
 SETTING_NAMES = ("model", "temperature", "max_tokens", "system_prompt", "top_p", "quality",
                  "history_images", "thinking")
 HISTORY_POLICIES = {"all": None, "last": 1, "none": 0}
@@ -178,15 +177,16 @@ class Chat:
         try:
             if isinstance(events, ChatError):
                 raise events
-            last = 0.0
-            async for event in until_set(events, stop):
-                answer.apply(event)
-                now = time.monotonic()
+            pace = Pace()
+            async for event in paced(events, pace, stop):
+                if event is not None:
+                    answer.apply(event)
                 if answer.status:
                     yield answer.view(), say(lang, "retrying", _retry_params(answer.status))
-                elif now - last >= YIELD_EVERY or isinstance(event, Finish):
-                    last = now
+                elif pace.due() or isinstance(event, Finish):
+                    pace.sending()
                     yield answer.view(), ""
+                    pace.sent()
             answer.close()
             if stop.is_set():
                 answer.notice(say(lang, "stopped"))
@@ -351,23 +351,25 @@ class Chat:
         lang = request_language(request)
         files = [str(f["path"] if isinstance(f, dict) else f.path) for f in images or []]
         history = [user_message((question or "").strip(), files)]
-        text = sent = ""  # the answer so far / as last sent: at most one update per YIELD_EVERY
-        last = 0.0
+        text = sent = ""  # the answer so far / as last sent
+        pace = Pace()
         try:
             self._check_sizes(files, lang)
             built = await self._built(history, model, system_prompt, self.settings.image_quality,
                                       "all")
             request_ = self._request(built, model, temperature, max_tokens, 1.0, None)
-            async for event in stream_chat(self._client(api_key), request_,
-                                           retries=self.settings.retries,
-                                           backoff=self.settings.retry_backoff):
+            events = stream_chat(self._client(api_key), request_, retries=self.settings.retries,
+                                 backoff=self.settings.retry_backoff)
+            async for event in paced(events, pace):
                 if isinstance(event, TextDelta):
                     text += event.text
                 elif isinstance(event, Finish) and event.reason in FINISH_KEYS:
                     text += f"\n\n[{say(lang, FINISH_KEYS[event.reason])}]"
-                if text != sent and (not sent or time.monotonic() - last >= YIELD_EVERY):
-                    sent, last = text, time.monotonic()
+                if text != sent and pace.due():
+                    sent = text
+                    pace.sending()
                     yield text
+                    pace.sent()
             if not text:
                 raise ChatError("no_choices")
             if text != sent:
