@@ -112,3 +112,23 @@ def test_the_last_words_before_the_endpoint_pauses_are_on_screen(fake, path):
     count = asyncio.run(asyncio.wait_for(until_delta(), HANG_GUARD))
     assert 0 < count <= 3  # first word, then the rest of the burst (not one update per word)
 
+
+def test_after_locking_the_input_an_answer_updates_only_the_chat_and_stats(fake):
+    """The first update empties and locks the input; the later ones leave it with a plain empty
+    value. A property update there (even gr.skip()) makes Gradio rebuild the textbox and its
+    config on every one of the ~25 updates a second (~1.5 ms each)."""
+    from tests.conftest import Browser
+
+    fake.script(Reply(tokens=200, tps=1000))
+    chat = Chat(settings_for(fake))
+
+    async def run() -> list[tuple]:
+        return [update async for update in chat.submit(
+            {"text": "hi", "files": []}, [], "glm-4.5v", 0.7, 512, "", 1.0, "balanced", "all", False,
+            "", Browser())]
+
+    updates = asyncio.run(run())
+    first, *rest = updates
+    assert first[2].interactive is False and first[2].value == {"text": "", "files": []}
+    assert len(rest) >= 3 and all(update[2] is None for update in rest)
+    assert "Echo: hi" in str(rest[-1][0][-1]["content"])

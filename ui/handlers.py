@@ -95,7 +95,9 @@ class Chat:
                                                         submit_btn=False, stop_btn=True)
             async for shown, stats in self._answer(new_history, built, model, lang, started,
                                                    _session(request)):
-                yield shown, stats, gr.skip()
+                # The input stays empty and locked. Not gr.skip(): Gradio takes that for a
+                # property update and rebuilds the textbox and its config every time (~1.5 ms).
+                yield shown, stats, None
         finally:
             if isinstance(started, Started):
                 await started.aclose()
