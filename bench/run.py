@@ -61,6 +61,7 @@ TPS = 500.0  # tokens per second of every stream
 SHORT = 50  # tokens of the answer in the time-to-first-token cases
 CONC_TOKENS = 100  # tokens of each answer in the concurrent-users cases
 LONG = (1000, 4000)  # answer lengths of the long-answer case
+CHAT_TURNS = 40  # earlier questions and answers in the "long chat" case (imported into the page)
 MODEL = "glm-4v-plus-0111"  # sent by the raw SDK and gr.load_chat; the app sends its default
 KEY = "bench-key"
 PHOTO_SIZE = (4000, 3000)  # 12 MP
@@ -80,6 +81,7 @@ class Plan:
     long_peer: bool  # the peer's long answers too
     browser: int
     browser_long: int
+    browser_chat: int  # 1,000-token answers in a fresh chat and after CHAT_TURNS turns, each
     conc16: int
     conc16_peer: int
     conc64_peer: bool
@@ -88,10 +90,10 @@ class Plan:
     prep: int
 
 
-FULL = Plan(short=7, long=3, long_peer=True, browser=5, browser_long=2, conc16=3, conc16_peer=2,
-            conc64_peer=True, startup=5, startup_warmup=True, prep=9)
-QUICK = Plan(short=3, long=1, long_peer=False, browser=2, browser_long=0, conc16=1, conc16_peer=1,
-             conc64_peer=False, startup=2, startup_warmup=False, prep=3)
+FULL = Plan(short=7, long=3, long_peer=True, browser=5, browser_long=2, browser_chat=3, conc16=3,
+            conc16_peer=2, conc64_peer=True, startup=5, startup_warmup=True, prep=9)
+QUICK = Plan(short=3, long=1, long_peer=False, browser=2, browser_long=0, browser_chat=1, conc16=1,
+             conc16_peer=1, conc64_peer=False, startup=2, startup_warmup=False, prep=3)
 
 # ---- small helpers ----------------------------------------------------------------------------
 
@@ -303,6 +305,21 @@ def make_screenshot(path: Path, size: tuple[int, int] = SHOT_SIZE, seed: int = 2
             draw.text((left, row), f"{line} {rnd.randint(0, 99999):>6}.{rnd.randint(0, 99):02d}",
                       font=font, fill=(20, 20, 20) if rnd.random() < 0.9 else (200, 30, 30))
     image.save(path, "PNG")
+    return path
+
+
+def make_chat(path: Path, turns: int = CHAT_TURNS) -> Path:
+    """A conversation of `turns` questions and ~120-word Markdown answers, as the app exports it."""
+    from ui.export import to_json
+
+    answer = ("The chart compares **four quarters**: revenue rises from 1.2 to 1.9 million, with the "
+              "largest step between Q2 and Q3 (+0.4 million, about 27 %). ") * 4
+    history: list[dict[str, Any]] = []
+    for i in range(1, turns + 1):
+        history += [{"role": "user", "content": f"Question {i}: what changed in part {i}?"},
+                    {"role": "assistant", "content": f"Part {i}. {answer}\n\n| q | value |\n|---|---|\n"
+                                                     f"| {i} | {i * 3} |"}]
+    path.write_text(to_json(history, {}), encoding="utf-8")
     return path
 
 
@@ -695,10 +712,19 @@ class Browser:
         self.version = self.browser.version
         self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
 
-    def ask(self, tag: str, tokens: int, image: Path | None, timeout: float = 30) -> dict[str, Any]:
+    def ask(self, tag: str, tokens: int, image: Path | None, timeout: float = 30,
+            chat: Path | None = None) -> dict[str, Any]:
+        """One question in a fresh session (no history resent), or after importing `chat`."""
         page = self.page
-        page.goto(self.url)  # a fresh session per question: no history resent
+        page.goto(self.url)
         page.wait_for_selector("#chat-input textarea")
+        if chat is not None:
+            page.click("#tools")
+            with page.expect_file_chooser() as chooser:
+                page.click("#import")
+            chooser.value.set_files(str(chat))
+            page.wait_for_function(f"() => document.querySelectorAll('#chat [data-testid=\"bot\"]')"
+                                   f".length >= {CHAT_TURNS}", timeout=30_000)
         if image is not None:
             page.set_input_files("#chat-input input[type=file]", str(image))
             page.wait_for_selector('#chat-input img[src*="gradio_api/file="]', timeout=60_000)
@@ -850,6 +876,19 @@ def measure_browser(res: Results, browser: Browser, plan: Plan, images: dict[str
             res.add(f"long{tokens}.cpu_per_token", "browser", out["cpu"] / tokens)
     if plan.browser_long:
         log(f"  browser long4000 {res.median('long4000.total', 'browser') or float('nan'):.2f}s")
+    chats = (("chat1", None), (f"chat{CHAT_TURNS}", make_chat(copies.folder / "chat.json")))
+    for rep in range(plan.browser_chat):
+        for case, chat in chats:
+            out = browser.ask(f"br.{case}.{rep}", LONG[0], None, timeout=120, chat=chat)
+            if out["error"]:
+                res.errors.append(f"browser {case}: {out['error']}")
+                continue
+            res.add(f"{case}.total", "browser", out["total"])
+            res.add(f"{case}.cpu_per_token", "browser", out["cpu"] / LONG[0])
+    copies.clear()
+    if plan.browser_chat:
+        log(f"  browser CPU per token, fresh chat {res.median('chat1.cpu_per_token', 'browser') or 0:.5f}s, "
+            f"after {CHAT_TURNS} turns {res.median(f'chat{CHAT_TURNS}.cpu_per_token', 'browser') or 0:.5f}s")
 
 
 def measure_uplink(res: Results, systems: dict[str, Any], browser: Browser, plan: Plan,
@@ -1102,6 +1141,16 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
         f"/ask: {cells['app']}" + (f"<br>chat in the browser: {cells['browser']}" if cells["browser"] != nan
                                    else ""),
         cells["peer"], verdict(grow, 1.1)))
+    fresh, long_chat = m("chat1.cpu_per_token", "browser"), m(f"chat{CHAT_TURNS}.cpu_per_token", "browser")
+    if fresh and long_chat:
+        rows.append((
+            f"Server CPU per streamed token in the browser, {LONG[0]:,}-token answer: fresh chat → "
+            f"after {CHAT_TURNS} turns (Gradio re-processes the whole chat on every update)",
+            "(no target) grows little",
+            f"{fmt(fresh, 'ms', 2)} → {fmt(long_chat, 'ms', 2)} = {fmt(ratio(long_chat, fresh), 'x')}; "
+            f"total time {fmt(m('chat1.total', 'browser'), 's', 2)} → "
+            f"{fmt(m(f'chat{CHAT_TURNS}.total', 'browser'), 's', 2)}",
+            "no multi-turn API", "—"))
     file_photo = res.info.get("file_bytes.photo")
     body_app, body_peer = m("body.photo", "app"), m("body.photo", "peer")
     rows.append((
@@ -1191,7 +1240,8 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
 
     env = res.info["env"]
     counts = (f"{plan.short} of each single-user case per system (systems interleaved), {plan.long} of "
-              f"each long answer, {plan.browser} browser runs per case ({plan.browser_long} long), "
+              f"each long answer, {plan.browser} browser runs per case ({plan.browser_long} long, "
+              f"{plan.browser_chat} long-chat pairs), "
               f"16 users × {plan.conc16} (peer × {plan.conc16_peer}), 64 users × 1, start-up × "
               f"{plan.startup}{' (after a warm-up round)' if plan.startup_warmup else ''}, "
               f"image preparation × {plan.prep}")
