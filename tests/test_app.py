@@ -39,6 +39,32 @@ def ask(page, question: str, *images) -> None:
     box.press("Enter")
 
 
+def test_typing_a_question_sends_nothing_to_the_server(app: AppProcess, browser, tmp_path):
+    """The attached image uploads (and is prepared) once; the keystrokes after it stay in the page.
+    (A listener on the input's change would make one request per keystroke.)"""
+    from playwright.sync_api import expect
+
+    image = make_image(tmp_path / "cat.png", (64, 48))
+    page = browser.new_page()
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/gradio_api/" in r.url
+            and "/gradio_api/file=" not in r.url else None)
+    try:
+        box = open_chat(page, app.url)
+        page.locator("#chat-input input[type=file]").set_input_files(str(image))
+        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
+        uploads = [u for u in calls if "/gradio_api/upload" in u]
+        assert len(uploads) == 1
+        calls.clear()
+        box.press_sequentially("What is in this picture?")
+        expect(box).to_have_value("What is in this picture?")
+        box.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("Echo: What is in this picture?", timeout=10_000)
+        assert calls and "/gradio_api/queue/join" in calls[0]  # Enter was the first request
+    finally:
+        page.close()
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))

@@ -219,9 +219,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],
               remember, remembered, prefs, queue=False, trigger_mode="always_last", **private)
-        # Prepare images as soon as they are attached, so Enter does not wait for resizing.
-        chat_input.change(chat.prewarm, [chat_input, quality], None, queue=False,
-                          trigger_mode="always_last", **private)
+        # Attached images are prepared as they upload (PrepareOnUpload, default quality). A visitor
+        # who picks another quality gets what is attached prepared again right then. Not on the
+        # input's change: that fires on every keystroke, one request each.
+        quality.change(chat.prewarm, [chat_input, quality], None, queue=False,
+                       trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
