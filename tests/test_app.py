@@ -39,9 +39,11 @@ def ask(page, question: str, *images) -> None:
     box.press("Enter")
 
 
-def test_typing_a_question_sends_nothing_to_the_server(app: AppProcess, browser, tmp_path):
-    """The attached image uploads (and is prepared) once; the keystrokes after it stay in the page.
-    (A listener on the input's change would make one request per keystroke.)"""
+def test_typing_and_adjusting_settings_send_nothing_to_the_server(app: AppProcess, browser,
+                                                                  tmp_path):
+    """The attached image uploads (and is prepared) once; keystrokes in the question or the system
+    prompt and moving a slider stay in the page (a change listener on the server would make a
+    request for each), and the settings are still remembered in the browser."""
     from playwright.sync_api import expect
 
     image = make_image(tmp_path / "cat.png", (64, 48))
@@ -56,8 +58,14 @@ def test_typing_a_question_sends_nothing_to_the_server(app: AppProcess, browser,
         uploads = [u for u in calls if "/gradio_api/upload" in u]
         assert len(uploads) == 1
         calls.clear()
+        prompt = page.get_by_label("System prompt")
+        prompt.press_sequentially("Be brief.")
+        temperature = page.get_by_label("number input for Temperature")
+        temperature.fill("0.3")
+        temperature.press("Enter")
         box.press_sequentially("What is in this picture?")
         expect(box).to_have_value("What is in this picture?")
+        page.wait_for_function("() => Object.keys(localStorage).some(k => k.includes('chat-settings'))")
         box.press("Enter")
         expect(page.locator("#chat")).to_contain_text("Echo: What is in this picture?", timeout=10_000)
         assert calls and "/gradio_api/queue/join" in calls[0]  # Enter was the first request

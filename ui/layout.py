@@ -57,6 +57,10 @@ def preprocessed_here(fn: Callable[..., AsyncIterator[Any]],
     return wrapper
 
 
+# The settings as the saved dict {"0": model, "1": temperature, ...}; restore() reads it back.
+REMEMBER_JS = "(...values) => Object.fromEntries(values.map((v, i) => [String(i), v]))"
+
+
 def _schema_once(component: gr.components.Component) -> None:
     """Make a component's API schema a constant. gr.UploadButton rebuilds its pydantic JSON schema
     (~1.5 ms) on every call, and Gradio asks three times for each new session: each page load and
@@ -142,8 +146,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         # Bring-your-own-key: the visitor's key lives in their browser (encrypted localStorage).
         key_store = gr.BrowserState("", storage_key="glm-vision-chat-key")
         if settings.byok:
-            demo.load(lambda stored: stored, key_store, api_key, queue=False, **private)
-            api_key.change(lambda key: key, api_key, key_store, queue=False, **private)
+            demo.load(None, key_store, api_key, js="(stored) => stored", **private)
+            api_key.change(None, api_key, key_store, js="(key) => key", **private)
 
         remembered = [model, temperature, max_tokens, system_prompt, top_p, quality,
                       history_images, thinking]
@@ -213,12 +217,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
             return [*values, gr.Chatbot(examples=_examples(request_language(request)))]
 
         demo.load(restore, prefs, [*remembered, chatbot], queue=False, **private)
-        def remember(*values: Any) -> dict[str, Any]:
-            return {str(i): v for i, v in enumerate(values)}
-
+        # In the page only: no request per keystroke or slider step.
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],
-              remember, remembered, prefs, queue=False, trigger_mode="always_last", **private)
+              None, remembered, prefs, js=REMEMBER_JS, trigger_mode="always_last", **private)
         # Attached images are prepared as they upload (PrepareOnUpload, default quality). A visitor
         # who picks another quality gets what is attached prepared again right then. Not on the
         # input's change: that fires on every keystroke, one request each.
