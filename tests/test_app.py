@@ -336,9 +336,12 @@ def test_browser_stop_retry_undo_clear_and_examples(app: AppProcess, module_fake
         expect(box).to_have_value("Tell me a long story", timeout=10_000)
         expect(chat).not_to_contain_text("Echo: Tell me a long story")
 
-        # Clear empties the conversation.
+        # Clear empties the conversation and its stats line.
+        box.press("Enter")
+        expect(page.locator("#stats")).to_contain_text("tokens", timeout=15_000)
         page.get_by_role("button", name="Clear").click()
         expect(chat).not_to_contain_text("Echo:", timeout=10_000)
+        expect(page.locator("#stats")).to_have_text("", timeout=10_000)
     finally:
         page.close()
 

@@ -188,7 +188,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             return rest, {"text": text, "files": files}, ""
 
         chatbot.undo(undo, chatbot, [chatbot, chat_input, stats], queue=False, **private)
-        chatbot.clear(lambda: "", None, stats, queue=False, **private)
+        chatbot.clear(None, None, stats, js="() => ''", **private)
         # Stop is a signal to the running answer (it ends cleanly, partial reply kept), not
         # Gradio's cancel, which could paint "Error" over the chat on a busy server.
         chat_input.stop(chat.stop, None, None, queue=False, **private)
