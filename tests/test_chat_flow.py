@@ -303,3 +303,35 @@ def test_stop_ends_only_that_sessions_answer_and_keeps_what_arrived():
     complete = answer_of(finished)  # the other session's answer ran to its end
     assert complete.startswith("Echo: short one") and not finished[-1].get("metadata")
     assert len(partial) < len(complete) / 2
+
+
+def test_the_page_gets_each_update_already_in_the_form_its_components_read(fake, tmp_path):
+    """Enter's event does Gradio's pre- and postprocessing itself, without a worker thread per
+    component: it takes what the browser sends and yields what the browser reads."""
+    from gradio.components.chatbot import ChatbotDataMessages
+
+    from tests.conftest import Browser
+    from ui.layout import build_demo
+
+    fake.script(Reply(tokens=120, tps=1000))
+    demo = build_demo(settings_for(fake))
+    [enter] = [f for f in demo.fns.values() if f.name == "submit" and f.trigger_after is None]
+    assert not enter.preprocess and not enter.postprocess
+    image = make_image(tmp_path / "cat.png", (64, 48))
+    sent = {"text": "What is it?", "files": [{"path": str(image), "orig_name": "cat.png",
+                                               "meta": {"_type": "gradio.FileData"}}]}
+    payloads = [sent, [], "glm-4.5v", 0.7, 512, "", 1.0, "balanced", "all", False, ""]
+
+    async def run() -> list[tuple]:
+        return [update async for update in enter.fn(*payloads, Browser())]
+
+    first, *rest = asyncio.run(run())
+    for chat, stats, _ in [first, *rest]:
+        ChatbotDataMessages.model_validate(chat)  # what the Chatbot component reads
+        assert isinstance(stats, str)
+    assert first[2]["__type__"] == "update" and first[2]["interactive"] is False
+    assert first[2]["value"] == {"text": "", "files": []}
+    assert all(box == {"text": "", "files": []} for _, _, box in rest)
+    [picture] = [c for c in first[0][0]["content"] if c.get("file")]
+    assert picture["file"]["path"] == str(image)
+    assert "Echo: What is it?" in rest[-1][0][-1]["content"][0]["text"]
