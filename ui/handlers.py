@@ -91,6 +91,8 @@ class Chat:
             raise _refuse(self._sentence(e, lang, model)) from None
         started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
         try:  # the request is on its way while the page shows the question
+            if isinstance(started, Started):
+                await started.out()
             yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
                                                         submit_btn=False, stop_btn=True)
             async for shown, stats in self._answer(new_history, built, model, lang, started,
