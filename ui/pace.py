@@ -1,7 +1,7 @@
 """When the screen is updated while an answer streams.
 
-Every update makes Gradio postprocess, diff and send the whole conversation: ~1 ms for a new chat,
-~2 ms after 40 turns on the bench machine, and more on a busy server. `Pace` spaces updates out in
+Every update makes Gradio postprocess, diff and send the whole conversation: ~0.8 ms for a new
+chat, ~1.5 ms after 40 turns on the bench machine, and more on a busy server. `Pace` spaces updates out in
 proportion to what they cost; `paced` makes sure an update held back still goes out when it is
 due, even if the endpoint goes quiet.
 """
