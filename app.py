@@ -3,6 +3,7 @@
 Hugging Face Spaces imports this file and serves the module-level `demo`.
 """
 
+import gc
 import logging
 import os
 import sys
@@ -30,4 +31,11 @@ demo = build_demo(settings)
 if __name__ == "__main__":
     demo.launch(**launch_kwargs(settings), prevent_thread_lock=True)
     warm_up()  # the endpoint SDK loads while the page is already served: start-up does not wait
+    # What start-up built (Gradio, pydantic, the SDK: ~240,000 objects) lives as long as the
+    # process: left out of the garbage collector's passes, which stop every stream while they run
+    # (a full pass 78 → 61 ms; GC time over seven 16-user crowds 650 → 530 ms).
+    gc.collect()
+    gc.freeze()
+    logging.getLogger("glmchat").info("ready; %d start-up objects kept out of garbage collection",
+                                      gc.get_freeze_count())
     demo.block_thread()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,15 @@ class AppProcess:
 
     def log(self) -> str:
         return "".join(self.output)
+
+    def wait_for_log(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """The first match of `pattern` in the output, once the app has printed it."""
+        deadline = time.monotonic() + timeout
+        while not (found := re.search(pattern, self.log())):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"{pattern!r} not in the app's output:\n{self.log()}")
+            time.sleep(0.05)  # polls the output for the line, like Playwright's expect
+        return found
 
 
 def start_app(env_extra: dict[str, str], tmp: Path) -> AppProcess:

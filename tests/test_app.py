@@ -98,6 +98,12 @@ def test_ask_api_error_is_one_sentence(app: AppProcess, module_fake: FakeOpenAI)
         client.predict([], "hi", api_name="/ask")
 
 
+def test_start_up_objects_are_kept_out_of_garbage_collection(app: AppProcess):
+    """Full collection passes stop every stream; what start-up built is not in them."""
+    found = app.wait_for_log(r"ready; (\d+) start-up objects kept out of garbage collection")
+    assert int(found.group(1)) > 100_000
+
+
 def test_only_ask_is_public_api_and_the_key_is_not_in_it(app: AppProcess):
     client = Client(app.url, verbose=False)
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
