@@ -372,3 +372,23 @@ def test_the_request_is_written_before_the_page_shows_the_question(fake, tmp_pat
         assert "Echo: What is it?" in str(updates[-1][0])
     else:
         assert "reach" in str(updates[-1][0]).lower()
+
+
+def test_a_property_update_without_a_value_leaves_the_value_alone():
+    """processed_here passes a component update on as Gradio would: a value only if it has one."""
+    import gradio as gr
+
+    from ui.layout import processed_here
+
+    box = gr.MultimodalTextbox(render=False)
+
+    async def fn():
+        yield (gr.MultimodalTextbox(interactive=True),)
+        yield (gr.MultimodalTextbox(value=None, interactive=False),)
+
+    async def run() -> list[tuple]:
+        return [update async for update in processed_here(fn, [], [box])()]
+
+    (unlock,), (lock,) = asyncio.run(run())
+    assert unlock == {"interactive": True, "__type__": "update"}
+    assert lock["value"] == {"text": "", "files": []} and lock["interactive"] is False

@@ -105,7 +105,7 @@ class Chat:
                 await started.aclose()
 
     async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
-        """Fill the image cache for attached files; errors wait until Enter is pressed."""
+        """Prepare the attached files at a newly picked quality; errors wait until Enter is pressed."""
         await asyncio.gather(*map(asyncio.wrap_future, prepare_uploads(_attached(value or {}), quality)))
 
     def _check_sizes(self, files: Sequence[str], lang: str) -> None:

@@ -230,8 +230,8 @@ _uploads = ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="prepare-up
 
 def prepare_uploads(paths: Iterable[str], quality: str) -> list[Future[None]]:
     """Start preparing files in the background, so the image is ready when the question comes:
-    as each upload lands (an API client has no attach step) and when the page attaches it.
-    Errors (not an image, ...) wait until the file is asked about."""
+    as each upload lands (the page's and API clients' alike), and again when a visitor picks
+    another quality. Errors (not an image, ...) wait until the file is asked about."""
     return [_uploads.submit(_prepare_quietly, path, quality) for path in paths]
 
 

@@ -51,9 +51,11 @@ def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.co
         return component.preprocess(payload)
 
     def value_out(component: gr.components.Component, value: Any) -> Any:
-        if isinstance(value, gr.components.Component):  # a property update, with its value
-            return {**value.constructor_args, "__type__": "update",
-                    "value": value_out(component, value.constructor_args.get("value"))}
+        if isinstance(value, gr.components.Component):  # a property update, maybe with a value
+            update = {**value.constructor_args, "__type__": "update"}
+            if "value" in update:
+                update["value"] = value_out(component, update["value"])
+            return update
         if isinstance(value, dict) and value.get("__type__") == "update":
             return value
         value = component.postprocess(value)
@@ -169,7 +171,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         asking = [chat_input, chatbot, *settings_inputs]
         retrying = [chatbot, *settings_inputs]
-        answer_to = [chatbot, stats, chat_input]
+        answer_to, answer_again = [chatbot, stats, chat_input], [chatbot, stats]
         submit = processed_here(chat.submit, asking, answer_to)
         fast: dict[str, Any] = {**quiet, "preprocess": False, "postprocess": False}
         answering = chat_input.submit(submit, asking, answer_to, **fast)
@@ -188,8 +190,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         retried = chatbot.retry(for_retry, chatbot, chatbot, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
-        ).then(processed_here(chat.respond, retrying, [chatbot, stats]), retrying, [chatbot, stats],
-               **fast)
+        ).then(processed_here(chat.respond, retrying, answer_again), retrying, answer_again, **fast)
         retried.then(**unlock)
 
         export_btn.click(chat.export, [chatbot, *remembered], downloads, **quiet)
