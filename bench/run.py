@@ -678,8 +678,9 @@ PROBE = """() => {
   const b = window.__bench = {t0: null, first: null, firstPaint: null, done: null, error: null,
                               origin: performance.timeOrigin};
   const chat = document.querySelector('#chat'), stats = document.querySelector('#stats');
-  document.addEventListener('keydown', e => {
-    if (e.key === 'Enter' && b.t0 === null) b.t0 = performance.now();
+  // The key event's own time stamp, on the window before anything else sees it.
+  window.addEventListener('keydown', e => {
+    if (e.key === 'Enter' && b.t0 === null) { b.t0 = e.timeStamp; b.seen = performance.now(); }
   }, true);
   const look = () => {
     if (b.first === null) {
