@@ -116,6 +116,20 @@ def test_enter_sends_before_the_next_frame_and_only_once(app: AppProcess, browse
         page.close()
 
 
+def test_a_large_upload_is_stored_byte_for_byte(app: AppProcess):
+    """A 3 MB file comes through the upload route (fed to Gradio in 1 MB pieces) unchanged."""
+    import os
+
+    import httpx
+
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    with httpx.Client(base_url=app.url, timeout=30) as http:
+        stored = http.post("gradio_api/upload", files=[("files", ("big.bin", data))])
+        stored.raise_for_status()
+        (path,) = stored.json()
+        assert http.get(f"gradio_api/file={path}").content == data
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))
