@@ -130,6 +130,40 @@ def test_a_large_upload_is_stored_byte_for_byte(app: AppProcess):
         assert http.get(f"gradio_api/file={path}").content == data
 
 
+def test_dots_stand_in_for_the_answer_until_it_starts(app: AppProcess, module_fake: FakeOpenAI,
+                                                     browser):
+    """Between Enter and the answer's first word (seconds with an image on a real endpoint) three
+    pulsing dots stand where the answer will appear; they go when it starts or when Stop ends
+    the wait, and a finished chat has none."""
+    from playwright.sync_api import expect
+
+    dots = "() => getComputedStyle(document.querySelector('#chat .message-wrap'), '::after').content"
+    page = browser.new_page()
+    try:
+        box = open_chat(page, app.url)
+        chat = page.locator("#chat")
+        module_fake.script(Reply(ttft=60))
+        box.fill("A slow one?")
+        box.press("Enter")
+        expect(chat).to_contain_text("A slow one?", timeout=10_000)
+        page.wait_for_function(f"() => ({dots})().includes('•')", timeout=10_000)
+        page.locator("#chat-input button.stop-button").click()
+        expect(chat).to_contain_text("Stopped", timeout=10_000)
+        expect(box).to_be_editable(timeout=10_000)
+        assert page.evaluate(dots) == "none"
+
+        module_fake.script(Reply(text="First words, then more.", ttft=1.5))
+        box.fill("A quick one?")
+        box.press("Enter")
+        page.wait_for_function(f"() => ({dots})().includes('•')", timeout=10_000)
+        expect(chat).to_contain_text("First words", timeout=10_000)
+        assert page.evaluate(dots) == "none"  # the answer has its own bubble now
+        expect(box).to_be_editable(timeout=10_000)
+        assert page.evaluate(dots) == "none"
+    finally:
+        page.close()
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))

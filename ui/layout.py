@@ -26,6 +26,17 @@ CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
 .notice { border-left: 3px solid var(--color-accent); padding-left: .75em; }
 #chat button[aria-label="Share"], #chat button[title="Share"] { display: none !important; }
+/* An answer on its way that has not started yet (Stop is shown, the question is the last message):
+   three pulsing dots where the answer will appear, in the answer's bubble shape. */
+body:has(#chat-input button.stop-button)
+  #chat .message-wrap:has(> .message-row.user-row:nth-last-child(2))::after {
+  content: "• • •" / ""; display: block; width: fit-content; margin: 20px 20px 10px; padding: 2px 14px;
+  border: 1px solid var(--border-color-primary); border-radius: 6px 6px 6px 0;
+  background: var(--background-fill-secondary); color: var(--body-text-color-subdued);
+  font-size: var(--text-lg); animation: waiting 1.2s ease-in-out infinite;
+}
+@keyframes waiting { 50% { opacity: .4; } }
+@media (prefers-reduced-motion: reduce) { #chat .message-wrap::after { animation: none; } }
 """
 
 
