@@ -164,6 +164,36 @@ def test_dots_stand_in_for_the_answer_until_it_starts(app: AppProcess, module_fa
         page.close()
 
 
+def test_a_waiting_visitor_sees_the_queue_position_at_the_input(module_fake: FakeOpenAI, browser,
+                                                                 tmp_path_factory):
+    """With one answer at a time (GLM_CONCURRENCY=1), a second visitor's question waits: the
+    queue position shows at their input (where they just pressed Enter), not over the chat,
+    and the question is answered once the first visitor's answer ends."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import start_app, stop_app
+
+    single = start_app({"OPENAI_BASE_URL": module_fake.base_url, "OPENAI_API_KEY": TEST_KEY,
+                        "GLM_CONCURRENCY": "1"}, tmp_path_factory.mktemp("single"))
+    first, second = browser.new_page(), browser.new_page()
+    try:
+        module_fake.script(Reply(ttft=60))
+        open_chat(first, single.url)
+        ask(first, "Who is first?")
+        expect(first.locator("#chat-input button.stop-button")).to_be_visible(timeout=10_000)
+        open_chat(second, single.url)
+        ask(second, "Who is second?")
+        expect(second.locator("#chat-input")).to_contain_text("queue: 1/1", timeout=10_000)
+        expect(second.locator("#chat")).not_to_contain_text("queue")
+        first.locator("#chat-input button.stop-button").click()
+        expect(second.locator("#chat")).to_contain_text("Echo: Who is second?", timeout=15_000)
+        expect(second.locator("#chat-input")).not_to_contain_text("queue")
+    finally:
+        first.close()
+        second.close()
+        stop_app(single)
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))

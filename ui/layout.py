@@ -184,7 +184,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
         retrying = [chatbot, *settings_inputs]
         answer_to, answer_again = [chatbot, stats, chat_input], [chatbot, stats]
         submit = processed_here(chat.submit, asking, answer_to)
-        fast: dict[str, Any] = {**quiet, "preprocess": False, "postprocess": False}
+        # Progress (the queue position, when the server is busy) shows on the input only: the
+        # chat's own progress overlay, updated as Enter is pressed, held the question back ~4 ms.
+        fast: dict[str, Any] = {**quiet, "preprocess": False, "postprocess": False,
+                                "show_progress_on": chat_input}
         answering = chat_input.submit(submit, asking, answer_to, **fast)
         answering.then(**unlock)
 
