@@ -295,7 +295,7 @@ REFUSED: dict[str, Refused] = {
                                   ("bomb.png", "more than 100 megapixels")),
     "SVG drawing": Refused("What is this?", _one(svg), ("logo.svg", "SVG", "PNG")),
     "more images than the model allows": Refused("Compare these", _six_images,
-                                                 ("at most 5 image(s)", "has 6"), "GLM-4V-Plus"),
+                                                 ("at most 5 images", "has 6"), "GLM-4V-Plus"),
     "pasted file:// link": Refused("What is in this picture?\nfile:///etc/passwd", lambda tmp: [],
                                    ("Only http(s) image links", "file:///etc/passwd")),
     "pasted javascript: link": Refused("javascript:alert(document.cookie)\nWhat is this?",

@@ -142,3 +142,16 @@ def test_empty_turn_is_refused():
     with pytest.raises(InputError) as info:
         build_messages([user("")], profile=GLM45)
     assert info.value.key == "empty"
+
+
+def test_counts_read_as_words_in_english_and_chinese():
+    """"1 image", "2 images" (not "image(s)"); Chinese has no plural to fill in."""
+    from ui.i18n import say
+
+    one = say("en", "saw_title", {"count": 1, "size": "352 KB", "tokens": "3,888"})
+    two = say("en", "saw_title", {"count": 2, "size": "1 MB", "tokens": "7,776"})
+    assert "saw: 1 image, 352 KB" in one and "saw: 2 images, 1 MB" in two
+    assert "at most 1 image per request" in say("en", "too_many_images",
+                                                  {"model": "GLM-4V", "limit": 1, "count": 2})
+    assert say("en", "saw_omitted", {"count": 3}).startswith("3 images from earlier turns")
+    assert "2 张图片" in say("zh", "saw_title", {"count": 2, "size": "1 MB", "tokens": "7,776"})

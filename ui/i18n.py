@@ -80,7 +80,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_key": "No API key: set OPENAI_API_KEY in .env or as a Space secret, then restart the app.",
         "no_key_byok": "Enter your API key in the “Your API key” box on the right, then ask again.",
         "empty": "Type a question or add an image first.",
-        "too_many_images": "{model} accepts at most {limit} image(s) per request and this message has {count}: remove some and send again.",
+        "too_many_images": "{model} accepts at most {limit} image{limit_s} per request and this message has {count}: remove some and send again.",
         "base64_not_accepted": "{model} only accepts image links, not uploaded files: paste an http(s) image link or pick another model.",
         "bad_link": "Only http(s) image links can be sent, not “{link}”.",
         "image_empty": "“{name}” is empty (0 bytes): remove it and attach the image again.",
@@ -119,9 +119,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "endpoint_said": "The endpoint said: {detail}",
         "stats": "{prompt} prompt + {completion} answer tokens · first token {ttft:.1f} s · {tps:.0f} tokens/s · {total:.1f} s",
         "stats_no_usage": "first token {ttft:.1f} s · {total:.1f} s",
-        "saw_title": "What the model saw: {count} image(s), {size}, ≈{tokens} image tokens",
+        "saw_title": "What the model saw: {count} image{count_s}, {size}, ≈{tokens} image tokens",
         "saw_line": "{name}: {original} → {sent}",
-        "saw_omitted": "{count} image(s) from earlier turns not sent again (Advanced → Images from earlier turns, or the model's limit).",
+        "saw_omitted": "{count} image{count_s} from earlier turns not sent again (Advanced → Images from earlier turns, or the model's limit).",
         "note_rotated": "EXIF rotation applied",
         "note_converted": "colours converted",
         "note_first_frame": "first frame of the animation",
@@ -230,8 +230,12 @@ def say(lang: str, key: str, params: Mapping[str, object] | None = None) -> str:
     """The sentence for `key` in `lang`, placeholders filled; falls back to English."""
     table = MESSAGES.get(lang, MESSAGES["en"])
     template = table.get(key) or MESSAGES["en"].get(key) or MESSAGES["en"]["unknown"]
+    values = _Params(params or {})
+    for name, value in list(values.items()):  # English plurals: "{count} image{count_s}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            values.setdefault(f"{name}_s", "" if value == 1 else "s")
     try:
-        return template.format_map(_Params(params or {}))
+        return template.format_map(values)
     except (IndexError, ValueError):
         return template
 
