@@ -194,6 +194,47 @@ def test_a_waiting_visitor_sees_the_queue_position_at_the_input(module_fake: Fak
         stop_app(single)
 
 
+BROKEN_WORDS_JS = """() => {
+  const broken = [];
+  for (const cell of document.querySelectorAll("#chat [data-testid=bot] :is(th, td)")) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      for (const match of text.nodeValue.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(text, match.index);
+        range.setEnd(text, match.index + match[0].length);
+        if (range.getClientRects().length > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+def test_a_table_on_a_phone_keeps_its_words_whole(app: AppProcess, module_fake: FakeOpenAI, browser):
+    """At phone width a table in an answer breaks lines between words, never inside one ("qua" /
+    "rter"); one too wide for the bubble scrolls sideways instead."""
+    from playwright.sync_api import expect
+
+    module_fake.script(Reply(text="| quarter | revenue (M CNY) | change | comment |\n|---|---|---|---|\n"
+                                  "| Q1 | 12.4 | +21.8 % | strongest quarter of the year |\n"))
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        box = open_chat(page, app.url)
+        box.fill("Make a table")
+        box.press("Enter")
+        expect(page.locator("#chat [data-testid=bot] table")).to_be_visible(timeout=10_000)
+        expect(page.locator("#stats")).to_contain_text("tokens", timeout=10_000)
+        assert page.evaluate(BROKEN_WORDS_JS) == []
+        width = page.evaluate("() => { const t = document.querySelector('#chat [data-testid=bot] table');"
+                              " const box = t.parentElement; box.scrollLeft = 10000;"
+                              " return [box.scrollLeft > 0, t.getBoundingClientRect().right"
+                              " <= box.getBoundingClientRect().right + 1]; }")
+        assert width == [True, True]  # wider than the bubble: its last column can be scrolled to
+    finally:
+        page.close()
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))

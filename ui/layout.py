@@ -26,6 +26,11 @@ CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
 .notice { border-left: 3px solid var(--color-accent); padding-left: .75em; }
 #chat button[aria-label="Share"], #chat button[title="Share"] { display: none !important; }
+/* Tables in messages keep their words whole (Gradio broke them anywhere: "qua|rter" on a phone);
+   one wider than its bubble scrolls sideways, and on phones cells are padded less, so most fit. */
+#chat .message .md:has(> table) { display: block; max-width: 100%; overflow-x: auto; }
+#chat .message :is(th, td) { word-break: normal; overflow-wrap: normal; }
+@media (max-width: 480px) { #chat .message :is(th, td) { padding: var(--spacing-sm) var(--spacing-md); } }
 /* An answer on its way that has not started yet (Stop is shown, the question is the last message):
    three pulsing dots where the answer will appear, in the answer's bubble shape. */
 body:has(#chat-input button.stop-button)
