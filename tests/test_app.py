@@ -348,6 +348,29 @@ def test_page_speaks_the_browser_language(app: AppProcess, browser, locale, mode
         context.close()
 
 
+@pytest.mark.parametrize(("locale", "share", "download"), [
+    ("zh-CN", "分享", "下载"), ("fr-FR", "Partager", "Télécharger"), ("en-US", "Share", "Download")])
+def test_no_image_in_the_chat_offers_share_in_any_language(app: AppProcess, browser, tmp_path,
+                                                             locale, share, download):
+    """Gradio gives each image in the chat a Share button (an upload to Hugging Face) labelled in
+    the browser's language; none may show, whatever the language, while Download stays."""
+    from playwright.sync_api import expect
+
+    image = make_image(tmp_path / "cat.png", (64, 48))
+    context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale})
+    page = context.new_page()
+    try:
+        open_chat(page, app.url)
+        ask(page, "What is it?", image)
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("Echo: What is it? | images: 1", timeout=15_000)
+        expect(chat.get_by_role("button", name=download)).to_be_visible()
+        expect(chat.locator(f"button[aria-label='{share}']")).to_have_count(1)  # rendered...
+        expect(chat.locator(f"button[aria-label='{share}']:visible")).to_have_count(0)  # ...not shown
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize(("locale", "sentence"), [
     ("zh-CN", "“scan.png”超过了 20 MB 的上传上限：请发送较小的文件。"),
     ("en-US", "“scan.png” is larger than the 20 MB upload limit: send a smaller file."),

@@ -25,7 +25,11 @@ UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored p
 CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
 .notice { border-left: 3px solid var(--color-accent); padding-left: .75em; }
-#chat button[aria-label="Share"], #chat button[title="Share"] { display: none !important; }
+/* Gradio gives every image in the chat a Share button (it ignores `buttons`), which would upload the
+   image to Hugging Face. Its label follows the browser's language, so it is found by its icon too,
+   the only one in a message's buttons drawn with svg#icon. */
+#chat button[aria-label="Share"], #chat button[title="Share"],
+#chat .message-buttons button:has(svg#icon) { display: none !important; }
 /* Tables in messages keep their words whole (Gradio broke them anywhere: "qua|rter" on a phone);
    one wider than its bubble scrolls sideways, and on phones cells are padded less, so most fit. */
 #chat .message .md:has(> table) { display: block; max-width: 100%; overflow-x: auto; }
