@@ -130,6 +130,37 @@ def test_a_large_upload_is_stored_byte_for_byte(app: AppProcess):
         assert http.get(f"gradio_api/file={path}").content == data
 
 
+def test_after_an_answer_the_next_question_can_simply_be_typed(app: AppProcess,
+                                                                module_fake: FakeOpenAI, browser):
+    """The input is locked while an answer streams, which takes the keyboard focus from it; when the
+    answer ends the focus is back, so typing goes into the input. A visitor who clicked into
+    another field meanwhile keeps typing there."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    try:
+        box = open_chat(page, app.url)
+        page.keyboard.type("First question")
+        page.keyboard.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("Echo: First question", timeout=10_000)
+        expect(box).to_be_focused(timeout=10_000)
+        page.keyboard.type("Follow up")
+        expect(box).to_have_value("Follow up")
+
+        module_fake.script(Reply(text="A slower answer", ttft=1.5))
+        page.keyboard.press("Enter")
+        expect(page.locator("#chat-input button.stop-button")).to_be_visible(timeout=10_000)
+        prompt = page.get_by_label("System prompt")
+        prompt.click()
+        expect(box).to_be_editable(timeout=10_000)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        page.keyboard.type("Be brief.")
+        expect(prompt).to_have_value("Be brief.")
+        expect(box).to_have_value("")
+    finally:
+        page.close()
+
+
 def test_dots_stand_in_for_the_answer_until_it_starts(app: AppProcess, module_fake: FakeOpenAI,
                                                      browser):
     """Between Enter and the answer's first word (seconds with an image on a real endpoint) three

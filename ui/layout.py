@@ -90,6 +90,22 @@ def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.co
     return wrapper
 
 
+# The input is disabled while an answer streams, which takes the keyboard focus away from it: give
+# it back once the input is enabled again, so the next question can simply be typed. Not when the
+# visitor has since clicked into another control, and not on touch screens, where focusing would
+# open the on-screen keyboard over the answer.
+REFOCUS_JS = """() => {
+  if (!matchMedia("(pointer: fine)").matches) return;
+  if (document.activeElement && document.activeElement !== document.body) return;
+  let frames = 60;
+  const refocus = () => {
+    const box = document.querySelector("#chat-input textarea");
+    if (box && !box.disabled) box.focus({preventScroll: true});
+    else if (frames-- > 0) requestAnimationFrame(refocus);
+  };
+  refocus();
+}"""
+
 # The settings as the saved dict {"0": model, "1": temperature, ...}; restore() reads it back.
 REMEMBER_JS = "(...values) => Object.fromEntries(values.map((v, i) => [String(i), v]))"
 
@@ -189,6 +205,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                                      stop_btn=False),
                   "outputs": chat_input, "queue": False, **private}
 
+        def unlock_after(event: Any) -> None:
+            """When the answer has ended: the input usable again, and focused for the next question."""
+            event.then(**unlock).then(None, None, None, js=REFOCUS_JS, **private)
+
         asking = [chat_input, chatbot, *settings_inputs]
         retrying = [chatbot, *settings_inputs]
         answer_to, answer_again = [chatbot, stats, chat_input], [chatbot, stats]
@@ -198,7 +218,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         fast: dict[str, Any] = {**quiet, "preprocess": False, "postprocess": False,
                                 "show_progress_on": chat_input}
         answering = chat_input.submit(submit, asking, answer_to, **fast)
-        answering.then(**unlock)
+        unlock_after(answering)
 
         def load_example(selection: gr.SelectData) -> dict[str, Any]:
             return {"text": selection.value.get("text", ""),
@@ -208,13 +228,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
         example_answer = chatbot.example_select(
             load_example, None, chat_input, queue=False, **private,
         ).success(submit, asking, answer_to, **fast)
-        example_answer.then(**unlock)
+        unlock_after(example_answer)
 
         retried = chatbot.retry(for_retry, chatbot, chatbot, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
         ).then(processed_here(chat.respond, retrying, answer_again), retrying, answer_again, **fast)
-        retried.then(**unlock)
+        unlock_after(retried)
 
         export_btn.click(chat.export, [chatbot, *remembered], downloads, **quiet)
         import_btn.upload(chat.import_, import_btn, [chatbot, *remembered], **quiet)
