@@ -266,6 +266,28 @@ def test_a_table_on_a_phone_keeps_its_words_whole(app: AppProcess, module_fake: 
         page.close()
 
 
+@pytest.mark.parametrize(("motion", "animation"), [("reduce", "none"), ("no-preference", "waiting")])
+def test_the_dots_keep_still_for_visitors_who_ask_for_reduced_motion(app: AppProcess,
+                                                                       module_fake: FakeOpenAI,
+                                                                       browser, motion, animation):
+    from playwright.sync_api import expect
+
+    wrap = "document.querySelector('#chat .message-wrap')"
+    page = browser.new_page(reduced_motion=motion)
+    try:
+        box = open_chat(page, app.url)
+        module_fake.script(Reply(ttft=60))
+        box.fill("A slow one?")
+        box.press("Enter")
+        page.wait_for_function(f"() => {wrap} && getComputedStyle({wrap}, '::after').content.includes('•')",
+                               timeout=10_000)
+        assert page.evaluate(f"() => getComputedStyle({wrap}, '::after').animationName") == animation
+        page.locator("#chat-input button.stop-button").click()
+        expect(box).to_be_editable(timeout=10_000)
+    finally:
+        page.close()
+
+
 def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake: FakeOpenAI,
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))

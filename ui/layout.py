@@ -42,10 +42,11 @@ body:has(#chat-input button.stop-button)
   content: "• • •" / ""; display: block; width: fit-content; margin: 20px 20px 10px; padding: 2px 14px;
   border: 1px solid var(--border-color-primary); border-radius: 6px 6px 6px 0;
   background: var(--background-fill-secondary); color: var(--body-text-color-subdued);
-  font-size: var(--text-lg); animation: waiting 1.2s ease-in-out infinite;
+  font-size: var(--text-lg); animation: var(--waiting-motion, waiting 1.2s ease-in-out infinite);
 }
 @keyframes waiting { 50% { opacity: .4; } }
-@media (prefers-reduced-motion: reduce) { #chat .message-wrap::after { animation: none; } }
+/* Still for visitors who ask for less motion (on #chat: Gradio scopes @media rules to its container) */
+@media (prefers-reduced-motion: reduce) { #chat { --waiting-motion: none; } }
 """
 
 
