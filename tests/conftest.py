@@ -151,7 +151,7 @@ def module_fake() -> Iterator[FakeOpenAI]:
 def app(module_fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     """The app, started the way a user starts it, pointed at the fake endpoint."""
     running = start_app({"OPENAI_BASE_URL": module_fake.base_url, "OPENAI_API_KEY": TEST_KEY,
-                         "GLM_MODELS": "GLM-4V-Plus,GLM-4V,glm-4v-flash"},
+                         "GLM_MODELS": "GLM-4V-Plus,GLM-4V,glm-4v-flash,glm-4.5v"},
                         tmp_path_factory.mktemp("app"))
     try:
         yield running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,7 +318,11 @@ def test_the_page_gets_each_update_already_in_the_form_its_components_read(fake,
     demo = build_demo(settings_for(fake))
     [enter] = [f for f in demo.fns.values() if f.name == "submit" and f.trigger_after is None]
     assert not enter.preprocess and not enter.postprocess
-    image = make_image(tmp_path / "cat.png", (64, 48))
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / "from-upload-route"  # where Gradio stores uploads
+    folder.mkdir(parents=True, exist_ok=True)
+    image = make_image(folder / "cat.png", (64, 48))
     sent = {"text": "What is it?", "files": [{"path": str(image), "orig_name": "cat.png",
                                                "meta": {"_type": "gradio.FileData"}}]}
     payloads = [sent, [], "glm-4.5v", 0.7, 512, "", 1.0, "balanced", "all", False, ""]
@@ -379,6 +384,7 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
     import gradio as gr
 
     from ui.layout import processed_here
+    from ui.paths import Roots
 
     box = gr.MultimodalTextbox(render=False)
 
@@ -387,7 +393,7 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
         yield (gr.MultimodalTextbox(value=None, interactive=False),)
 
     async def run() -> list[tuple]:
-        return [update async for update in processed_here(fn, [], [box])()]
+        return [update async for update in processed_here(fn, [], [box], Roots([]))()]
 
     (unlock,), (lock,) = asyncio.run(run())
     assert unlock == {"interactive": True, "__type__": "update"}

@@ -177,7 +177,8 @@ def test_server_key_is_sent_to_the_endpoint_and_nowhere_else(server: AppProcess,
 def test_a_key_echoed_by_the_endpoint_is_masked_in_the_chat(tmp_path: Path) -> None:
     with FakeOpenAI() as fake:
         fake.script(Reply(status=401, error_message=f"Incorrect API key provided: {CANARY}."))
-        chat = Chat(Settings.from_env({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": CANARY}))
+        chat = Chat(Settings.from_env({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": CANARY,
+                                       "GLM_MODELS": "glm-4.5v"}))
 
         async def run() -> list[dict[str, Any]]:
             final: list[dict[str, Any]] = []

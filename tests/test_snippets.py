@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import shutil
@@ -40,9 +41,10 @@ def send_through_app(fake: FakeOpenAI, request: ChatRequest) -> dict[str, Any]:
     return fake.requests[-1].json
 
 
-def child_env() -> dict[str, str]:
+def child_env(base_url: str = "http://127.0.0.1:9/v1") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    return {**env, "OPENAI_API_KEY": "test", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1"}
+    return {**env, "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": base_url,
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1"}
 
 
 @pytest.mark.parametrize("options", [
@@ -53,9 +55,10 @@ def test_python_snippet_sends_the_same_request(tmp_path, fake, options):
     request = original_request(tmp_path, **options)
     sent = send_through_app(fake, request)
     script = tmp_path / "repro.py"
-    script.write_text(to_python(request, fake.base_url), encoding="utf-8")
+    script.write_text(to_python(request), encoding="utf-8")
 
-    result = subprocess.run([sys.executable, str(script)], env=child_env(), capture_output=True,
+    result = subprocess.run([sys.executable, str(script)], env=child_env(fake.base_url),
+                            capture_output=True,
                             text=True, timeout=120, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
@@ -68,7 +71,7 @@ def test_python_snippet_sends_the_same_request(tmp_path, fake, options):
 
 def test_python_snippet_keeps_images_in_variables_and_no_key(tmp_path):
     request = original_request(tmp_path, do_sample=True)
-    code = to_python(request, "https://open.bigmodel.cn/api/paas/v4")
+    code = to_python(request)
     compile(code, "repro.py", "exec")
     assert code.count("IMAGE_") == 6  # three definitions, three uses
     assert 'os.environ["OPENAI_API_KEY"]' in code and TEST_KEY not in code
@@ -82,9 +85,9 @@ def test_curl_command_sends_the_same_request(tmp_path, fake):
         pytest.skip("needs curl")
     request = original_request(tmp_path, do_sample=False, thinking=False)
     sent = send_through_app(fake, request)
-    command = to_curl(request, fake.base_url)
+    command = to_curl(request)
 
-    result = subprocess.run(["bash", "-c", command], env=child_env(), capture_output=True,
+    result = subprocess.run(["bash", "-c", command], env=child_env(fake.base_url), capture_output=True,
                             text=True, timeout=60)
 
     assert result.returncode == 0, result.stderr
@@ -98,7 +101,41 @@ def test_curl_command_sends_the_same_request(tmp_path, fake):
 def test_curl_command_without_a_key_says_how_to_set_it(tmp_path):
     if shutil.which("curl") is None:
         pytest.skip("needs curl")
-    command = to_curl(original_request(tmp_path), "http://127.0.0.1:9/v1")
+    command = to_curl(original_request(tmp_path))
     env = {k: v for k, v in child_env().items() if k != "OPENAI_API_KEY"}
     result = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "set OPENAI_API_KEY" in result.stderr
+
+
+HOSTILE_MODEL = 'glm-4.5v\nimport os; os.system("touch PWNED")  #'
+HOSTILE_TEXT = "ok\nGLM_REQUEST_BODY\ntouch PWNED\n''' \"\"\"); import os  # $(touch PWNED) `touch PWNED`"
+
+
+def test_hostile_model_and_text_stay_data_in_both_snippets(tmp_path):
+    """An imported model name or question with newlines, quotes and shell syntax is a literal of
+    the snippet: the Python holds that exact string and imports os once, and bash runs only curl."""
+    request = ChatRequest(model=HOSTILE_MODEL, max_tokens=8,
+                          messages=[{"role": "user", "content": HOSTILE_TEXT}])
+    code = to_python(request)
+    tree = ast.parse(code)
+    imports = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert imports == ["os", "sys"]
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "system"]
+    assert HOSTILE_MODEL in [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
+
+    if shutil.which("curl") is None:
+        if IN_CI:
+            pytest.fail("CI must have curl")
+        return
+    command = to_curl(request).replace("curl ", "cat >/dev/null; true ", 1)
+    subprocess.run(["bash", "-c", command], env=child_env(), cwd=tmp_path, capture_output=True,
+                   timeout=30)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_snippets_never_write_the_endpoint_url(tmp_path):
+    """A base URL can carry credentials (user:pass@, ?api-key=): both snippets read it from
+    OPENAI_BASE_URL instead of writing it out."""
+    request = original_request(tmp_path)
+    for snippet in (to_python(request), to_curl(request)):
+        assert "OPENAI_BASE_URL" in snippet and "http" not in snippet

@@ -204,7 +204,7 @@ class Started:
 
 
 async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int = 3,
-                      backoff: float = 1.0) -> AsyncIterator[Event]:
+                      backoff: float = 1.0, log_content: bool = False) -> AsyncIterator[Event]:
     """Stream one answer as events; retry rate limits and 5xx before the first token.
 
     The wait before retry n is the endpoint's Retry-After if it sent one, else
@@ -214,7 +214,7 @@ async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int
     while True:
         got_output = False
         try:
-            async for event in _stream_once(client, request):
+            async for event in _stream_once(client, request, log_content):
                 if isinstance(event, TextDelta | ReasoningDelta):
                     got_output = True
                 yield event
@@ -235,7 +235,8 @@ async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int
             await asyncio.sleep(delay)
 
 
-async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterator[Event]:
+async def _stream_once(client: AsyncOpenAI, request: ChatRequest,
+                       log_content: bool = False) -> AsyncIterator[Event]:
     """One HTTP request; every SDK or transport failure becomes an EndpointError.
 
     The SDK sends the request and turns error statuses into its exceptions (pinned by
@@ -246,7 +247,7 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest) -> AsyncIterat
     import httpx2
     import openai  # already loaded by Endpoint.client
 
-    log.info("request %s", describe(request))
+    log.info("request %s", describe(request) if log_content else summary(request))
     opened = started = False  # response headers arrived / answer text arrived
     try:
         create = client.chat.completions.with_streaming_response.create
@@ -376,10 +377,28 @@ def _read_timeout(client: AsyncOpenAI) -> str:
 
 
 def _scrub(error: EndpointError, key: str) -> None:
-    """Some proxies echo the key they were given in their error text: never pass it on."""
+    """Some proxies echo the key they were given in their error text (as is, lower-cased,
+    URL-encoded, spaced out): never pass it, or anything else shaped like a key, on."""
     detail = error.params.get("detail")
-    if key and isinstance(detail, str) and key in detail:
-        error.params["detail"] = detail.replace(key, "***")
+    if isinstance(detail, str):
+        error.params["detail"] = mask_secrets(detail, key)
+
+
+# Key-shaped tokens: OpenAI-style sk-…, Zhipu's <id>.<secret>, bearer headers, key=value pairs,
+# and long runs mixing letters and digits (a key of some other provider).
+_KEY_SHAPES = re.compile(
+    r"sk-[A-Za-z0-9_\-]{8,}|\b[0-9a-fA-F]{32}\.[A-Za-z0-9]{16}\b|\bbearer\s+\S+"
+    r"|\b(?:api[-_ ]?key|access[-_ ]?token|token|secret|password|passwd)\s*[=:]\s*[^\s,;&\"']+"
+    r"|\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{32,}\b", re.I)
+_SEPARATOR = r"(?:[\s\-_.,:;|/\\'\"]|%20){0,3}"
+
+
+def mask_secrets(text: str, key: str = "") -> str:
+    """`text` with the key (in any case, URL-encoded or spaced out) and key-shaped tokens masked."""
+    if len(key) >= 8:
+        spelled = _SEPARATOR.join(f"(?:{re.escape(c)}|%{ord(c):02x})" for c in key)
+        text = re.sub(spelled, "***", text, flags=re.I)
+    return _KEY_SHAPES.sub("***", text)
 
 
 def _error_fields(body: object, fallback: str) -> tuple[int | None, str | None, str]:
@@ -404,6 +423,27 @@ _B64 = re.compile(r"(data:[\w/+.-]+;base64,)?[A-Za-z0-9+/=]{200,}")
 def redact(text: str) -> str:
     """Replace long base64 runs with their size, so logs stay readable and small."""
     return _B64.sub(lambda m: f"{m.group(1) or ''}…({len(m.group(0)) * 3 // 4 // 1024} KB)", text)
+
+
+def summary(request: ChatRequest) -> str:
+    """A log line for a request without anything people wrote or uploaded: the model, the
+    parameters and the sizes (GLM_LOG_CONTENT=true logs `describe` instead)."""
+    body = {k: v for k, v in request.body().items() if k != "messages"}
+    images = chars = 0
+    image_bytes = 0
+    for message in request.messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else [content]:
+            if isinstance(part, str):
+                chars += len(part)
+            elif isinstance(part, dict) and part.get("type") == "text":
+                chars += len(str(part.get("text", "")))
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                images += 1
+                url = (part.get("image_url") or {}).get("url")
+                image_bytes += len(url) * 3 // 4 if isinstance(url, str) else 0
+    return (f"{json.dumps(body, ensure_ascii=False)} messages={len(request.messages)} "
+            f"text_chars={chars} images={images} image_kb={image_bytes // 1024}")
 
 
 def describe(request: ChatRequest) -> str:

@@ -6,9 +6,11 @@ never changes them at run time, and nothing per-user lives here.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ui.profiles import parse_overrides
 
@@ -78,6 +80,11 @@ class Settings:
     retry_backoff: float = 1.0  # seconds before the first retry; doubles each time
     file_ttl_seconds: int = 3600
     byok: bool = False
+    allow_any_model: bool = False  # models outside `models` may be asked for with the server's key
+    max_question_chars: int = 32_000  # the question, and the system prompt, each
+    max_answer_seconds: float = 600.0  # an answer still streaming then is stopped
+    visitor_share: float = 0.25  # of `concurrency` that one visitor (address) may hold at once
+    log_content: bool = False  # log what people ask (off: metadata only)
     host: str = "127.0.0.1"
     port: int = 7860
 
@@ -124,14 +131,43 @@ class Settings:
             retry_backoff=get.number("GLM_RETRY_BACKOFF", 1.0, 0.0, 60.0),
             file_ttl_seconds=get.integer("GLM_FILE_TTL", 3600, 60, 7 * 24 * 3600),
             byok=get.flag("GLM_BYOK", False),
+            allow_any_model=get.flag("GLM_ALLOW_ANY_MODEL", False),
+            max_question_chars=get.integer("GLM_MAX_QUESTION_CHARS", 32_000, 1, 10_000_000),
+            max_answer_seconds=get.number("GLM_MAX_ANSWER_SECONDS", 600.0, 1.0, 86_400.0),
+            visitor_share=get.number("GLM_VISITOR_SHARE", 0.25, 0.01, 1.0),
+            log_content=get.flag("GLM_LOG_CONTENT", False),
             host=host,
             port=get.integer("GRADIO_SERVER_PORT", 7860, 1, 65535),
         )
 
     @property
+    def endpoint_host(self) -> str:
+        """The endpoint as visitors may see it: scheme, host and port only (no credentials in
+        `user:pass@`, no path, no `?api-key=`)."""
+        return public_host(self.base_url)
+
+    @property
+    def per_visitor(self) -> int:
+        """Answers one visitor may have streaming at once."""
+        return max(1, math.ceil(self.concurrency * self.visitor_share))
+
+    @property
     def has_key(self) -> bool:
         """True when the server can call the endpoint without a visitor's key."""
         return bool(self.api_key) or not self.key_required
+
+
+def public_host(url: str) -> str:
+    """`https://user:pw@host:8443/v1?key=x` → `https://host:8443`."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.hostname:
+        return "?"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 class _Reader:

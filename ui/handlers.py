@@ -7,11 +7,13 @@ per-user is kept here. Errors become one sentence in the visitor's language (gr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +39,13 @@ from ui.conversation import (
     seen_message,
     user_message,
 )
-from ui.errors import FINISH_KEYS, ChatError, EndpointError
+from ui.errors import FINISH_KEYS, ChatError, EndpointError, InputError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import MESSAGES, language, say
 from ui.images import ImageError, NotPrepared, prepare, prepare_uploads
 from ui.messages import Built, Preparer, build_messages, parts_of
 from ui.pace import Pace, paced
+from ui.paths import ASSETS, Roots
 from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.snippets import to_curl, to_python
 
@@ -62,6 +65,9 @@ class Chat:
         self.settings = settings
         self.endpoint = Endpoint(settings)
         self.overrides = parse_overrides(settings.profile_overrides)
+        # The only server files a request may name: uploads and the examples (ui/paths.py).
+        self.roots = Roots([get_upload_folder(), ASSETS])
+        self._busy: dict[str, int] = {}  # answers streaming per visitor (address)
         # Stop buttons, by browser session: a signal to the running answer, not conversation
         # state. Gradio's own cancel could show "Error" over the chat when the server was busy.
         self._stops: dict[str, asyncio.Event] = {}
@@ -82,27 +88,31 @@ class Chat:
         files = _attached(value)
         text = (value.get("text") or "").strip()
         if not text and not files:
-            raise _refuse(say(lang, "empty"))
+            raise refuse(say(lang, "empty"))
         self._check_sizes(files, lang)
         new_history = [*(history or []), user_message(text, files)]
-        try:
-            built = await self._built(new_history, model, system_prompt, quality, history_images)
-        except (ImageError, ChatError) as e:
-            raise _refuse(self._sentence(e, lang, model)) from None
-        started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
-        try:  # the request is on its way while the page shows the question
-            if isinstance(started, Started):
-                await started.out()
-            yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
-                                                        submit_btn=False, stop_btn=True)
-            async for shown, stats in self._answer(new_history, built, model, lang, started,
-                                                   _session(request)):
-                # The input stays empty and locked. Not gr.skip(): Gradio takes that for a
-                # property update and rebuilds the textbox and its config every time (~1.5 ms).
-                yield shown, stats, None
-        finally:
-            if isinstance(started, Started):
-                await started.aclose()
+        with contextlib.ExitStack() as held:
+            try:
+                self._check_request(text, model, system_prompt, api_key)
+                held.enter_context(self._slot(request))
+                built = await self._built(new_history, model, system_prompt, quality,
+                                          history_images)
+            except (ImageError, ChatError) as e:
+                raise refuse(self._sentence(e, lang, model)) from None
+            started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
+            try:  # the request is on its way while the page shows the question
+                if isinstance(started, Started):
+                    await started.out()
+                yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
+                                                            submit_btn=False, stop_btn=True)
+                async for shown, stats in self._answer(new_history, built, model, lang, started,
+                                                       _session(request)):
+                    # The input stays empty and locked. Not gr.skip(): Gradio takes that for a
+                    # property update and rebuilds the textbox and its config every time (~1.5 ms).
+                    yield shown, stats, None
+            finally:
+                if isinstance(started, Started):
+                    await started.aclose()
 
     async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
         """Prepare the attached files at a newly picked quality; errors wait until Enter is pressed."""
@@ -116,7 +126,7 @@ class Chat:
             except OSError:
                 too_big = False
             if too_big:
-                raise _refuse(say(lang, "image_upload_too_big", {"name": _name(f), "limit": limit}))
+                raise refuse(say(lang, "image_upload_too_big", {"name": _name(f), "limit": limit}))
 
     # ---- streaming the answer ----------------------------------------------------------------
 
@@ -125,21 +135,24 @@ class Chat:
                       history_images: str, thinking: bool, api_key: str, request: gr.Request):
         """Answer the last question of the history again (Retry)."""
         lang = request_language(request)
-        try:
-            built = await self._built(history, model, system_prompt, quality, history_images)
-        except (ImageError, ChatError) as e:
-            answer = Answer.start(history)
-            self._notice(answer, e, lang, model)
-            yield answer.history, ""
-            return
-        started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
-        try:
-            async for update in self._answer(history, built, model, lang, started,
-                                             _session(request)):
-                yield update
-        finally:
-            if isinstance(started, Started):
-                await started.aclose()
+        with contextlib.ExitStack() as held:
+            try:
+                self._check_request("", model, system_prompt, api_key)
+                held.enter_context(self._slot(request))
+                built = await self._built(history, model, system_prompt, quality, history_images)
+            except (ImageError, ChatError) as e:
+                answer = Answer.start(history)
+                self._notice(answer, e, lang, model)
+                yield answer.history, ""
+                return
+            started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
+            try:
+                async for update in self._answer(history, built, model, lang, started,
+                                                 _session(request)):
+                    yield update
+            finally:
+                if isinstance(started, Started):
+                    await started.aclose()
 
     def _start(self, built: Built, model: str, temperature: float, max_tokens: float,
                top_p: float, thinking: bool, api_key: str) -> Started | ChatError:
@@ -149,8 +162,43 @@ class Chat:
         except ChatError as error:
             return error
         request_ = self._request(built, model, temperature, max_tokens, top_p, thinking)
-        return Started(stream_chat(client, request_, retries=self.settings.retries,
-                                   backoff=self.settings.retry_backoff))
+        return Started(self._stream(client, request_))
+
+    def _stream(self, client: Any, request_: ChatRequest) -> AsyncIterator[Any]:
+        s = self.settings
+        return stream_chat(client, request_, retries=s.retries, backoff=s.retry_backoff,
+                           log_content=s.log_content)
+
+    def _check_request(self, text: str, model: str, system_prompt: str, api_key: str) -> None:
+        """What the server will not send, whatever the page or a script asks: a model outside
+        GLM_MODELS with the server's key (unless GLM_ALLOW_ANY_MODEL), an over-long question."""
+        limit = self.settings.max_question_chars
+        if len(text) > limit:
+            raise InputError("question_too_long", count=len(text), limit=limit)
+        if len(system_prompt or "") > limit:
+            raise InputError("system_too_long", count=len(system_prompt), limit=limit)
+        own_key = self.settings.byok and bool((api_key or "").strip())
+        if model and model not in self.settings.models and not (
+                self.settings.allow_any_model or own_key):
+            raise InputError("model_not_allowed", models=", ".join(self.settings.models))
+
+    @contextlib.contextmanager
+    def _slot(self, request: gr.Request | None) -> Iterator[None]:
+        """One of the visitor's answers at a time: at most `per_visitor` of them stream at once,
+        so no one visitor holds the whole of GLM_CONCURRENCY."""
+        who = _visitor(request)
+        if who is None:
+            yield
+            return
+        if self._busy.get(who, 0) >= self.settings.per_visitor:
+            raise InputError("visitor_busy", limit=self.settings.per_visitor)
+        self._busy[who] = self._busy.get(who, 0) + 1
+        try:
+            yield
+        finally:
+            self._busy[who] -= 1
+            if not self._busy[who]:
+                del self._busy[who]
 
     def stop(self, request: gr.Request) -> None:
         """Stop pressed: end this session's answer; what arrived so far stays."""
@@ -161,18 +209,24 @@ class Chat:
                       events: Started | ChatError, session: str | None,
                       ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         """Stream the answer into the conversation; faults end as a notice, never a traceback."""
-        stop = asyncio.Event()
+        stop, deadline = asyncio.Event(), asyncio.Event()
         if session:
             self._stops[session] = stop
+        def time_is_up() -> None:
+            deadline.set()
+            stop.set()
+
+        timer = asyncio.get_running_loop().call_later(self.settings.max_answer_seconds, time_is_up)
         try:
-            async for update in self._fold(history, built, model, lang, events, stop):
+            async for update in self._fold(history, built, model, lang, events, stop, deadline):
                 yield update
         finally:
+            timer.cancel()
             if session and self._stops.get(session) is stop:
                 del self._stops[session]
 
     async def _fold(self, history: list[dict[str, Any]], built: Built, model: str, lang: str,
-                    events: Started | ChatError, stop: asyncio.Event,
+                    events: Started | ChatError, stop: asyncio.Event, deadline: asyncio.Event,
                     ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         answer = Answer.start(history)
         if built.images or built.omitted:
@@ -192,7 +246,10 @@ class Chat:
                     yield answer.view(), ""
                     pace.sent()
             answer.close()
-            if stop.is_set():
+            if deadline.is_set():
+                answer.notice(say(lang, "answer_time_limit",
+                                  {"seconds": f"{self.settings.max_answer_seconds:g}"}))
+            elif stop.is_set():
                 answer.notice(say(lang, "stopped"))
             if answer.boxes:
                 yield answer.history, ""
@@ -219,7 +276,7 @@ class Chat:
                 prepare, path, self.settings.image_quality)
             drawn = await asyncio.to_thread(draw_boxes, image.data, answer.boxes, _boxes_dir())
         except (ImageError, OSError):
-            log.warning("could not draw boxes on %s", _name(path))
+            log.warning("could not draw boxes on an image")
             return
         answer.history.append(boxes_message(str(drawn), len(answer.boxes), lang))
 
@@ -268,7 +325,8 @@ class Chat:
 
     def _sentence(self, error: ChatError | ImageError, lang: str, model: str) -> str:
         """The one sentence a person reads for this error, in their language."""
-        params = {"model": model or self.settings.default_model, "base_url": self.settings.base_url,
+        params = {"model": model or self.settings.default_model,
+                  "base_url": self.settings.endpoint_host,
                   "seconds": int(self.settings.read_timeout), **error.params}
         if isinstance(error, ImageError):
             params["name"] = _name(error.params.get("path") or error.params.get("name"))
@@ -296,7 +354,7 @@ class Chat:
                history_images: str, thinking: bool, request: gr.Request):
         """Write the conversation as Markdown and as JSON (images embedded) for download."""
         if not history:
-            raise _refuse(say(request_language(request), "nothing_to_export"))
+            raise refuse(say(request_language(request), "nothing_to_export"))
         folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M")
@@ -306,7 +364,7 @@ class Chat:
                       thinking)
             js.write_text(to_json(history, dict(zip(SETTING_NAMES, values, strict=True))), "utf-8")
         except ExportError as e:
-            raise _refuse(str(e)) from None
+            raise refuse(str(e)) from None
         md.write_text(to_markdown(history), "utf-8")
         return gr.File(value=[str(md), str(js)], visible=True)
 
@@ -317,16 +375,18 @@ class Chat:
             history, saved = from_file(path, Path(get_upload_folder()))
         except ExportError as e:
             lang = request_language(request)
-            raise _refuse(say(lang, e.key, e.params) if e.key in _SENTENCES else str(e)) from None
+            raise refuse(say(lang, e.key, e.params) if e.key in _SENTENCES else str(e)) from None
         return [history, *(self._checked_setting(name, saved.get(name)) for name in SETTING_NAMES)]
 
     def _checked_setting(self, name: str, value: Any) -> Any:
         """A setting from an imported file, if it is one the page can show; else unchanged."""
-        checks = {"model": lambda v: isinstance(v, str) and 0 < len(v) < 200,
-                  "temperature": lambda v: isinstance(v, int | float) and 0 <= v <= 2,
-                  "max_tokens": lambda v: isinstance(v, int) and 1 <= v <= self.settings.max_tokens_limit * 8,
-                  "system_prompt": lambda v: isinstance(v, str) and len(v) < 100_000,
-                  "top_p": lambda v: isinstance(v, int | float) and 0 < v <= 1,
+        s = self.settings
+        checks = {"model": lambda v: isinstance(v, str) and (v in s.models or (
+                      s.allow_any_model and 0 < len(v) < 200 and v.isprintable())),
+                  "temperature": lambda v: _number(v, 0, 2),
+                  "max_tokens": lambda v: _number(v, 1, s.max_tokens_limit) and isinstance(v, int),
+                  "system_prompt": lambda v: isinstance(v, str) and len(v) <= s.max_question_chars,
+                  "top_p": lambda v: _number(v, 0.01, 1),
                   "quality": lambda v: v in ("fast", "balanced", "max"),
                   "history_images": lambda v: v in HISTORY_POLICIES,
                   "thinking": lambda v: isinstance(v, bool)}
@@ -340,40 +400,46 @@ class Chat:
         try:
             built = self._build(for_retry(history), model, system_prompt, quality, history_images)
         except (ImageError, ChatError) as e:
-            raise _refuse(self._sentence(e, lang, model)) from None
+            raise refuse(self._sentence(e, lang, model)) from None
         call = self._request(built, model, temperature, max_tokens, top_p, thinking)
-        base = self.settings.base_url
-        return (gr.Code(to_python(call, base), visible=True),
-                gr.Code(to_curl(call, base), visible=True))
+        return gr.Code(to_python(call), visible=True), gr.Code(to_curl(call), visible=True)
 
     # ---- the stateless API for scripts -------------------------------------------------------
 
-    async def ask(self, images: list[FileData] | None, question: str, model: str = "",
+    async def ask(self, images: list[FileData] | None = None, question: str = "", model: str = "",
                   temperature: float = 0.7, max_tokens: int = 1024, system_prompt: str = "",
                   api_key: str = "", request: gr.Request | None = None) -> AsyncIterator[str]:
         """Ask one question about the images; streams the answer text as it grows."""
         lang = request_language(request)
-        files = [str(f["path"] if isinstance(f, dict) else f.path) for f in images or []]
-        history = [user_message((question or "").strip(), files)]
         text = sent = ""  # the answer so far / as last sent
         pace = Pace()
+        stop = asyncio.Event()
+        timer = asyncio.get_running_loop().call_later(self.settings.max_answer_seconds, stop.set)
         try:
+            self.roots.check(images)  # first: a forged path gets the same sentence as any other
+            files, question, model, temperature, max_tokens, system_prompt, api_key = _api_inputs(
+                images, question, model, temperature, max_tokens, system_prompt, api_key,
+                self.settings.max_tokens_limit)
             self._check_sizes(files, lang)
-            built = await self._built(history, model, system_prompt, self.settings.image_quality,
-                                      "all")
-            request_ = self._request(built, model, temperature, max_tokens, 1.0, None)
-            events = stream_chat(self._client(api_key), request_, retries=self.settings.retries,
-                                 backoff=self.settings.retry_backoff)
-            async for event in paced(events, pace):
-                if isinstance(event, TextDelta):
-                    text += event.text
-                elif isinstance(event, Finish) and event.reason in FINISH_KEYS:
-                    text += f"\n\n[{say(lang, FINISH_KEYS[event.reason])}]"
-                if text != sent and pace.due():
-                    sent = text
-                    pace.sending()
-                    yield text
-                    pace.sent()
+            self._check_request(question, model, system_prompt, api_key)
+            with self._slot(request):
+                history = [user_message(question, files)]
+                built = await self._built(history, model, system_prompt,
+                                          self.settings.image_quality, "all")
+                request_ = self._request(built, model, temperature, max_tokens, 1.0, None)
+                async for event in paced(self._stream(self._client(api_key), request_), pace, stop):
+                    if isinstance(event, TextDelta):
+                        text += event.text
+                    elif isinstance(event, Finish) and event.reason in FINISH_KEYS:
+                        text += f"\n\n[{say(lang, FINISH_KEYS[event.reason])}]"
+                    if text != sent and pace.due():
+                        sent = text
+                        pace.sending()
+                        yield text
+                        pace.sent()
+            if stop.is_set():
+                seconds = f"{self.settings.max_answer_seconds:g}"
+                text += f"\n\n[{say(lang, 'answer_time_limit', {'seconds': seconds})}]"
             if not text:
                 raise ChatError("no_choices")
             if text != sent:
@@ -381,7 +447,43 @@ class Chat:
         except (ImageError, ChatError) as e:
             if text != sent:  # what arrived before the fault is not held back
                 yield text
-            raise _refuse(self._sentence(e, lang, model)) from None
+            raise refuse(self._sentence(e, lang, model if isinstance(model, str) else "")) from None
+        finally:
+            timer.cancel()
+
+
+def _number(value: Any, lo: float, hi: float) -> bool:
+    """A real number (not a bool, not NaN or infinite) within [lo, hi]."""
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and lo <= value <= hi)
+
+
+def _api_inputs(images: Any, question: Any, model: Any, temperature: Any, max_tokens: Any,
+                system_prompt: Any, api_key: Any, max_tokens_limit: int,
+                ) -> tuple[list[str], str, str, float, int, str, str]:
+    """The /ask arguments checked as the page's controls would: wrong types, NaN and out-of-range
+    numbers are refused with one sentence naming the argument, before anything is sent."""
+    if images is None:
+        images = []
+    if not isinstance(images, list | tuple) or len(images) > 1000:
+        raise InputError("api_bad_images")
+    files = []
+    for image in images:
+        path = image.get("path") if isinstance(image, dict) else getattr(image, "path", None)
+        if not isinstance(path, str) or not path:
+            raise InputError("api_bad_images")
+        files.append(path)
+    texts = {"question": question, "model": model, "system_prompt": system_prompt,
+             "api_key": api_key}
+    for name, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise InputError("api_not_text", name=name)
+    numbers = {"temperature": (temperature, 0.0, 2.0), "max_tokens": (max_tokens, 1, max_tokens_limit)}
+    for name, (value, lo, hi) in numbers.items():
+        if not _number(value, lo, hi):
+            raise InputError("api_bad_number", name=name, lo=lo, hi=hi)
+    return (files, (question or "").strip(), model or "", float(temperature), int(max_tokens),
+            system_prompt or "", api_key or "")
 
 
 def _attached(value: dict[str, Any]) -> list[str]:
@@ -394,13 +496,25 @@ def _boxes_dir() -> Path:
     return Path(get_upload_folder()) / "boxes"
 
 
-def _refuse(message: str) -> gr.Error:
+def refuse(message: str) -> gr.Error:
     """One sentence for the visitor; an expected refusal, so no traceback in the server log."""
     return gr.Error(message, title="", print_exception=False)
 
 
 def _session(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None)
+
+
+def _visitor(request: gr.Request | None) -> str | None:
+    """Who is asking, for the per-visitor limit: the client's address. On a Hugging Face Space
+    every request comes through its proxy, which puts the visitor's own address first in
+    X-Forwarded-For; elsewhere that header could be forged, so it is not read."""
+    if os.environ.get("SPACE_ID"):
+        forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "")
+        if forwarded.split(",")[0].strip():
+            return forwarded.split(",")[0].strip()
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or None
 
 
 def request_language(request: gr.Request | None) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -15,11 +15,11 @@ from starlette.middleware import Middleware
 
 from ui.config import Settings
 from ui.conversation import for_retry, pop_last_turn
-from ui.handlers import Chat, request_language
+from ui.handlers import Chat, refuse, request_language
 from ui.i18n import LABELS, say
 from ui.images import prepare_uploads
+from ui.paths import ASSETS, FileRefused, Roots
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
 
 CSS = """
@@ -58,18 +58,51 @@ def _examples(lang: str = "en") -> Any:
             for name, key in items if (ASSETS / name).exists()]
 
 
-def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.components.Component],
-                   outputs: Sequence[gr.components.Component]) -> Callable[..., AsyncIterator[Any]]:
-    """`fn` for an event with preprocess=False and postprocess=False: its inputs are preprocessed
-    and its outputs postprocessed here, in the event loop, by the components' own code. Gradio
-    would do each in a worker thread, a hop of 0.3-1 ms on two cores: 11 before the question
-    could leave for the endpoint, and 3 more on every update of a streaming answer."""
+def _value_in(component: gr.components.Component, payload: Any) -> Any:
+    model = getattr(component, "data_model", None)
+    if model is not None and payload is not None:
+        payload = model.model_validate(payload)
+    return component.preprocess(payload)
 
-    def value_in(component: gr.components.Component, payload: Any) -> Any:
-        model = getattr(component, "data_model", None)
-        if model is not None and payload is not None:
-            payload = model.model_validate(payload)
-        return component.preprocess(payload)
+
+def _checked_values(roots: Roots, inputs: Sequence[gr.components.Component],
+                    args: Sequence[Any]) -> list[Any]:
+    """An event's input payloads, as the browser or a script sent them, checked for files this
+    app did not store (ui/paths.py), then preprocessed by the components' own code. The check
+    comes first: Gradio's Chatbot preprocessing copies a file named by a "component" item."""
+    try:
+        roots.check(list(args[:len(inputs)]))
+    except FileRefused:
+        request = next((a for a in args[len(inputs):] if isinstance(a, gr.Request)), None)
+        raise refuse(say(request_language(request), "file_refused")) from None
+    return [_value_in(c, v) for c, v in zip(inputs, args, strict=False)]
+
+
+def checked(fn: Callable[..., Any], inputs: Sequence[gr.components.Component],
+            roots: Roots) -> Callable[..., Any]:
+    """`fn` for an event with preprocess=False whose inputs may name files: see _checked_values.
+    Every event that takes the chat, the input box or an upload goes through this or
+    processed_here, so no path a visitor made up is opened, copied or served."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def wrapper_async(*args: Any) -> Any:
+            return await fn(*_checked_values(roots, inputs, args), *args[len(inputs):])
+        return wrapper_async
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        return fn(*_checked_values(roots, inputs, args), *args[len(inputs):])
+    return wrapper
+
+
+def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.components.Component],
+                   outputs: Sequence[gr.components.Component],
+                   roots: Roots) -> Callable[..., AsyncIterator[Any]]:
+    """`fn` for an event with preprocess=False and postprocess=False: its inputs are checked and
+    preprocessed (_checked_values) and its outputs postprocessed here, in the event loop, by the
+    components' own code. Gradio would do each in a worker thread, a hop of 0.3-1 ms on two
+    cores: 11 before the question could leave for the endpoint, and 3 more on every update of a
+    streaming answer."""
 
     def value_out(component: gr.components.Component, value: Any) -> Any:
         if isinstance(value, gr.components.Component):  # a property update, maybe with a value
@@ -84,7 +117,7 @@ def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.co
 
     @functools.wraps(fn)
     async def wrapper(*args: Any) -> AsyncIterator[Any]:
-        values = [value_in(c, v) for c, v in zip(inputs, args, strict=False)]
+        values = _checked_values(roots, inputs, args)
         async for update in fn(*values, *args[len(inputs):]):  # then gr.Request
             yield tuple(value_out(c, v) for c, v in zip(outputs, update, strict=True))
 
@@ -162,8 +195,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     curl_code = gr.Code(language="shell", label="curl", visible=False,
                                         elem_id="curl-code")
             with gr.Column(scale=1, min_width=280):
+                # Typed model names only where they may be used (ui/handlers.py _check_request).
                 model = gr.Dropdown(list(settings.models), value=settings.default_model,
-                                    label=i18n("model"), allow_custom_value=True, elem_id="model")
+                                    label=i18n("model"), elem_id="model",
+                                    allow_custom_value=settings.allow_any_model or settings.byok)
                 temperature = gr.Slider(0, profile.temperature_max, value=settings.temperature,
                                         step=0.05, label=i18n("temperature"),
                                         info=i18n("temperature_info"))
@@ -213,7 +248,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         asking = [chat_input, chatbot, *settings_inputs]
         retrying = [chatbot, *settings_inputs]
         answer_to, answer_again = [chatbot, stats, chat_input], [chatbot, stats]
-        submit = processed_here(chat.submit, asking, answer_to)
+        roots = chat.roots
+        submit = processed_here(chat.submit, asking, answer_to, roots)
         # Progress (the queue position, when the server is busy) shows on the input only: the
         # chat's own progress overlay, updated as Enter is pressed, held the question back ~4 ms.
         fast: dict[str, Any] = {**quiet, "preprocess": False, "postprocess": False,
@@ -221,31 +257,41 @@ def build_demo(settings: Settings) -> gr.Blocks:
         answering = chat_input.submit(submit, asking, answer_to, **fast)
         unlock_after(answering)
 
-        def load_example(selection: gr.SelectData) -> dict[str, Any]:
-            return {"text": selection.value.get("text", ""),
-                    "files": [f["path"] if isinstance(f, dict) else f
-                              for f in selection.value.get("files", [])]}
+        def load_example(selection: gr.SelectData, request: gr.Request) -> dict[str, Any]:
+            value = selection.value if isinstance(selection.value, dict) else {}
+            files = [f["path"] if isinstance(f, dict) else f for f in value.get("files") or []]
+            try:  # the selection comes from the browser: only the examples' own files
+                roots.check([{"path": f} for f in files])
+            except FileRefused:
+                raise refuse(say(request_language(request), "file_refused")) from None
+            return {"text": str(value.get("text", "")), "files": files}
 
         example_answer = chatbot.example_select(
             load_example, None, chat_input, queue=False, **private,
         ).success(submit, asking, answer_to, **fast)
         unlock_after(example_answer)
 
-        retried = chatbot.retry(for_retry, chatbot, chatbot, queue=False, **private).then(
+        retried = chatbot.retry(checked(for_retry, [chatbot], roots), chatbot, chatbot,
+                                preprocess=False, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
-        ).then(processed_here(chat.respond, retrying, answer_again), retrying, answer_again, **fast)
+        ).then(processed_here(chat.respond, retrying, answer_again, roots), retrying, answer_again,
+               **fast)
         unlock_after(retried)
 
-        export_btn.click(chat.export, [chatbot, *remembered], downloads, **quiet)
-        import_btn.upload(chat.import_, import_btn, [chatbot, *remembered], **quiet)
-        code_btn.click(chat.as_code, [chatbot, *remembered], [python_code, curl_code], **quiet)
+        export_btn.click(checked(chat.export, [chatbot], roots), [chatbot, *remembered], downloads,
+                         preprocess=False, **quiet)
+        import_btn.upload(checked(chat.import_, [import_btn], roots), import_btn,
+                          [chatbot, *remembered], preprocess=False, **quiet)
+        code_btn.click(checked(chat.as_code, [chatbot], roots), [chatbot, *remembered],
+                       [python_code, curl_code], preprocess=False, **quiet)
 
         def undo(history: list[dict[str, Any]]):
             rest, text, files = pop_last_turn(history)
             return rest, {"text": text, "files": files}, ""
 
-        chatbot.undo(undo, chatbot, [chatbot, chat_input, stats], queue=False, **private)
+        chatbot.undo(checked(undo, [chatbot], roots), chatbot, [chatbot, chat_input, stats],
+                     preprocess=False, queue=False, **private)
         chatbot.clear(None, None, stats, js="() => ''", **private)
         # Stop is a signal to the running answer (it ends cleanly, partial reply kept), not
         # Gradio's cancel, which could paint "Error" over the chat on a busy server.
@@ -282,8 +328,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         # Attached images are prepared as they upload (PrepareOnUpload, default quality). A visitor
         # who picks another quality gets what is attached prepared again right then. Not on the
         # input's change: that fires on every keystroke, one request each.
-        quality.change(chat.prewarm, [chat_input, quality], None, queue=False,
-                       trigger_mode="always_last", **private)
+        quality.change(checked(chat.prewarm, [chat_input], roots), [chat_input, quality], None,
+                       preprocess=False, queue=False, trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
@@ -315,6 +361,48 @@ class PrepareOnUpload:
             await send(message)
 
         await self.app(scope, _in_pieces(receive), send_and_watch)
+
+
+class AskDefaults:
+    """ASGI middleware: a call of /ask with fewer arguments than it has gets the rest from the
+    function's own defaults, as gradio_client does. Gradio would refuse it with a traceback in
+    the log and `error: null` for the caller; now the caller gets the sentence of what is missing
+    (an empty question, say). Only small JSON bodies of the REST route are looked at."""
+
+    LIMIT = 4 << 20  # bytes: a question of GLM_MAX_QUESTION_CHARS fits many times over
+
+    def __init__(self, app: Any, defaults: list[Any]) -> None:
+        self.app, self.defaults = app, defaults
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or \
+                not scope["path"].endswith("/call/ask"):
+            return await self.app(scope, receive, send)
+        body, more = bytearray(), True
+        while more and len(body) <= self.LIMIT:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+        try:
+            request = json.loads(body) if not more else None
+        except ValueError:
+            request = None
+        data = request.get("data") if isinstance(request, dict) else None
+        if isinstance(data, list) and len(data) < len(self.defaults):
+            request["data"] = [*data, *self.defaults[len(data):]]
+            body = bytearray(json.dumps(request).encode())
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": more}
+
+        await self.app(scope, replay, send)
 
 
 UPLOAD_PIECE = 1 << 20  # bytes of request body handed to Gradio's upload parser at a time
@@ -392,6 +480,10 @@ ENTER_JS = """() => {
 }"""
 
 
+# /ask's arguments after the first, as its signature gives them (images default to none).
+ASK_DEFAULTS = [None, *(p.default for p in list(inspect.signature(Chat.ask).parameters.values())[2:-1])]
+
+
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for demo.launch() that belong to the app, not to the caller."""
     over_limit = {lang: say(lang, "image_upload_too_big", {"name": "{name}", "limit": settings.max_upload_mb})
@@ -401,5 +493,6 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "js": f"() => {{ ({over_limit_js})(); ({ENTER_JS})(); }}",
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
-            "app_kwargs": {"middleware": [Middleware(PrepareOnUpload, quality=settings.image_quality)]}}
+            "app_kwargs": {"middleware": [Middleware(PrepareOnUpload, quality=settings.image_quality),
+                                          Middleware(AskDefaults, defaults=ASK_DEFAULTS)]}}
 

@@ -1,13 +1,15 @@
 """Copy as code: the last request as a runnable Python (openai SDK) snippet or curl command.
 
 Both reproduce the request exactly (model, messages with the images as sent, parameters, extra
-fields), with the key left to the shell: OPENAI_API_KEY is read from the environment.
+fields), with the key and the endpoint left to the shell: OPENAI_API_KEY and OPENAI_BASE_URL are
+read from the environment (a base URL can carry credentials, so it is never written out). Every
+value from the request is written as a literal of the snippet's language (Python repr, JSON in a
+quoted heredoc), never as code or comment text, so an imported model name cannot add a line.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from ui.client import ChatRequest
@@ -54,7 +56,7 @@ def _py_flat(value: Any) -> str:
     return repr(value)  # str (escapes anything unprintable), bool, None, int, float
 
 
-def to_python(request: ChatRequest, base_url: str) -> str:
+def to_python(request: ChatRequest) -> str:
     """A runnable script (openai SDK) that sends exactly this request and prints the answer."""
     names: dict[str, _Name] = {}
     body = request.body()
@@ -62,12 +64,13 @@ def to_python(request: ChatRequest, base_url: str) -> str:
     images = "".join(f"{name} = {url!r}\n" for url, name in names.items())
     kwargs = "".join(f"    {k}={_py(v, 1)},\n" for k, v in body.items())
     return (
-        f"# Reproduces one request of GLM Vision Chat ({request.model}).\n"
-        "# Run: pip install openai; OPENAI_API_KEY=<your key> python this_file.py\n"
+        "# Reproduces one request of GLM Vision Chat.\n"
+        "# Run: pip install openai; then, with the endpoint and your key,\n"
+        "# OPENAI_BASE_URL=<endpoint> OPENAI_API_KEY=<your key> python this_file.py\n"
         "import os\nimport sys\n\nfrom openai import OpenAI\n\n"
         + (images + "\n" if images else "")
-        + f'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"], base_url={base_url!r},'
-        " max_retries=0)\n"
+        + 'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"],\n'
+        '                base_url=os.environ["OPENAI_BASE_URL"], max_retries=0)\n'
         "stream = client.chat.completions.create(\n"
         + kwargs
         + "    stream=True,\n)\n"
@@ -87,15 +90,15 @@ def to_python(request: ChatRequest, base_url: str) -> str:
 _HEREDOC = "GLM_REQUEST_BODY"
 
 
-def to_curl(request: ChatRequest, base_url: str) -> str:
-    """A bash curl command sending exactly this request; the JSON body travels in a quoted heredoc."""
+def to_curl(request: ChatRequest) -> str:
+    """A bash curl command sending exactly this request; the JSON body travels in a quoted heredoc
+    (JSON escapes every newline inside a value, so no line of it can end the heredoc)."""
     body = request.body()
     extra = body.pop("extra_body", {})
     payload = {**body, **extra, "stream": True}  # the SDK sends extra_body at the top level
     text = json.dumps(payload, ensure_ascii=False, indent=2)
-    url = base_url.rstrip("/") + "/chat/completions"
     return (
-        f"curl -sS -N {shlex.quote(url)} \\\n"
+        'curl -sS -N "${OPENAI_BASE_URL:?set OPENAI_BASE_URL to the endpoint}/chat/completions" \\\n'
         '  -H "Authorization: Bearer ${OPENAI_API_KEY:?set OPENAI_API_KEY to your key}" \\\n'
         "  -H 'Content-Type: application/json' \\\n"
         f"  --data-binary @- <<'{_HEREDOC}'\n"
