@@ -390,7 +390,7 @@ class AskDefaults:
         except ValueError:
             request = None
         data = request.get("data") if isinstance(request, dict) else None
-        if isinstance(data, list) and len(data) < len(self.defaults):
+        if isinstance(request, dict) and isinstance(data, list) and len(data) < len(self.defaults):
             request["data"] = [*data, *self.defaults[len(data):]]
             body = bytearray(json.dumps(request).encode())
         sent = False
