@@ -1403,7 +1403,8 @@ def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool, max_wait: flo
         peer_process, peer_url = start_peer(tmp, fake_url)
         holder: dict[str, AppProcess] = {}
         app_thread = threading.Thread(target=lambda: holder.setdefault("app", start_app(
-            {"OPENAI_BASE_URL": fake_url, "OPENAI_API_KEY": KEY}, tmp)))
+            # Every simulated user comes from 127.0.0.1: one visitor for GLM_VISITOR_SHARE.
+            {"OPENAI_BASE_URL": fake_url, "OPENAI_API_KEY": KEY, "GLM_VISITOR_SHARE": "1"}, tmp)))
         app_thread.start()
         log("making the test images")
         files = {"photo": make_photo(tmp / "photo.jpg"), "shot": make_screenshot(tmp / "screenshot.png")}

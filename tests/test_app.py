@@ -609,7 +609,7 @@ def test_bring_your_own_key_stays_in_the_visitor_browser(module_fake: FakeOpenAI
         box.fill("Without a key?")
         box.press("Enter")
         expect(page.locator("#chat")).to_contain_text("Enter your API key", timeout=15_000)
-        expect(page.locator("#api-key")).to_contain_text("Kept only in this browser")
+        expect(page.locator("#api-key")).to_contain_text("obfuscated but not encrypted")
         assert module_fake.requests == []
 
         key_box.fill(visitor_key)
@@ -627,8 +627,20 @@ def test_bring_your_own_key_stays_in_the_visitor_browser(module_fake: FakeOpenAI
         page.reload()
         expect(page.locator("#api-key input")).to_have_value(visitor_key, timeout=30_000)
         stored = page.evaluate("() => JSON.stringify(localStorage)")
-        assert visitor_key not in stored  # kept encrypted in the browser
+        assert visitor_key not in stored  # obfuscated in the browser (the page says: not encrypted)
         assert visitor_key not in byok.log()
+
+        # "Don't remember my key": gone from the browser's storage, kept for this tab only.
+        page.locator("#remember-key input").uncheck()
+        page.wait_for_function("() => sessionStorage.getItem('glm-vision-chat-key-tab') !== null")
+        page.reload()
+        expect(page.locator("#api-key input")).to_have_value(visitor_key, timeout=30_000)
+        expect(page.locator("#remember-key input")).not_to_be_checked()
+        other_tab = context.new_page()
+        other_tab.goto(byok.url)
+        expect(other_tab.locator("#remember-key input")).to_be_checked(timeout=30_000)
+        expect(other_tab.locator("#api-key input")).to_have_value("")
+        other_tab.close()
     finally:
         context.close()
         stop_app(byok)

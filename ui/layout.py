@@ -140,6 +140,20 @@ REFOCUS_JS = """() => {
   refocus();
 }"""
 
+# The visitor's own key: in BrowserState (stored) when remembered, else in this tab's sessionStorage.
+# Stored as {"key": ...}: BrowserState does not write an empty string over a stored one. Keys
+# saved by earlier versions are a plain string.
+KEY_RESTORE_JS = """(stored) => {
+  const tab = sessionStorage.getItem("glm-vision-chat-key-tab");
+  if (tab !== null) return [tab, false];
+  return [typeof stored === "string" ? stored : (stored && stored.key) || "", true];
+}"""
+KEY_KEEP_JS = """(key, remember) => {
+  if (remember) { sessionStorage.removeItem("glm-vision-chat-key-tab"); return {key}; }
+  sessionStorage.setItem("glm-vision-chat-key-tab", key);
+  return {key: ""};
+}"""
+
 # The settings as the saved dict {"0": model, "1": temperature, ...}; restore() reads it back.
 REMEMBER_JS = "(...values) => Object.fromEntries(values.map((v, i) => [String(i), v]))"
 
@@ -208,6 +222,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                            placeholder=i18n("system_placeholder"), lines=3)
                 api_key = gr.Textbox(label=i18n("api_key"), info=i18n("api_key_info"),
                                      type="password", visible=settings.byok, elem_id="api-key")
+                remember_key = gr.Checkbox(True, label=i18n("remember_key"), visible=settings.byok,
+                                           elem_id="remember-key")
                 with gr.Accordion(i18n("advanced"), open=False):
                     top_p = gr.Slider(0.05, 1.0, value=settings.top_p, step=0.05, label=i18n("top_p"))
                     quality = gr.Radio([(i18n("quality_fast"), "fast"),
@@ -228,11 +244,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         quiet: dict[str, Any] = {**private, "show_progress": "minimal"}
 
-        # Bring-your-own-key: the visitor's key lives in their browser (encrypted localStorage).
+        # Bring-your-own-key: the visitor's key lives in their browser only. Remembered, it is in
+        # localStorage through gr.BrowserState, whose secret every visitor can read in /config:
+        # obfuscated, not encrypted (the page says so). Not remembered, it is in sessionStorage:
+        # this tab only, gone when the tab closes.
         key_store = gr.BrowserState("", storage_key="glm-vision-chat-key")
         if settings.byok:
-            demo.load(None, key_store, api_key, js="(stored) => stored", **private)
-            api_key.change(None, api_key, key_store, js="(key) => key", **private)
+            demo.load(None, key_store, [api_key, remember_key], js=KEY_RESTORE_JS, **private)
+            gr.on([api_key.change, remember_key.change], None, [api_key, remember_key], key_store,
+                  js=KEY_KEEP_JS, trigger_mode="always_last", **private)
 
         remembered = [model, temperature, max_tokens, system_prompt, top_p, quality,
                       history_images, thinking]
