@@ -35,8 +35,10 @@ def endpoint() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def server(endpoint: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    # 32 simulated visitors, all from 127.0.0.1: for GLM_VISITOR_SHARE they are one address.
     running = start_app({"OPENAI_BASE_URL": endpoint.base_url, "OPENAI_API_KEY": TEST_KEY,
-                         "GLM_MODELS": "glm-4.5v"}, tmp_path_factory.mktemp("load"))
+                         "GLM_MODELS": "glm-4.5v", "GLM_VISITOR_SHARE": "1"},
+                        tmp_path_factory.mktemp("load"))
     try:
         yield running
     finally:
