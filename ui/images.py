@@ -7,13 +7,19 @@ Screenshots, scans and graphics (PNG, GIF, BMP, lossless WebP, ...) keep more pi
 no resizing and that takes at most half of `max_bytes`, else as JPEG (balanced: quality 85) with
 full-resolution colour, which keeps small coloured text crisp. Whatever is
 still over `max_bytes` is re-encoded at lower quality, then smaller, until it fits: nothing is
-rejected for being big, only for declaring more than `max_pixels` (a decompression bomb). A JPEG or
+rejected for being big, only for declaring more than `max_pixels`, or a size whose decoding would
+take more than `MAX_DECODE` bytes (a decompression bomb; both read from the header). A JPEG or
 PNG that already fits and needs no rotation or conversion is sent byte for byte as uploaded.
+
+Memory: every preparation reserves its estimated cost from one process-wide budget before it
+decodes anything (the excess waits its turn), and what it freed is handed back to the OS.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import io
 import itertools
 import logging
@@ -23,8 +29,8 @@ import struct
 import threading
 import warnings
 import zlib
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO, cast
@@ -97,6 +103,13 @@ _MEMFD = hasattr(os, "memfd_create")  # Linux
 REDUCING_GAP = 3.0  # shrinking by 3× or more: integer reduce() first, then a cheap final resize
 _CORES = os.cpu_count() or 1
 _strips = ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="resize")  # see _resize
+# Estimated peak bytes (see _cost). One image over MAX_DECODE is refused: a 100 MP RGBA PNG or
+# palette PNG with a transparent colour (760-890 MB; as a file ~100 KB) is, a 61 MP camera JPEG
+# sent at 6000 px ("max", 560 MB) is not, nor an opaque 100 MP PNG sent at 3072 px (570 MB).
+MAX_DECODE = 640 * MB
+DECODE_BUDGET = 768 * MB  # all preparations in flight together; the excess waits (see _Budget)
+TRIM_AFTER = 64 * MB  # freed memory is handed back after a preparation (or burst) this big
+UPLOAD_QUEUE = 2 * _CORES  # background preparations queued or running; more wait to be asked about
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,72 @@ class _Cache:
             self.total = 0
 
 
+class _Budget:
+    """Bytes that preparations in flight may hold together; a preparation that does not fit waits,
+    in order of arrival (a big image is not overtaken forever by a stream of small ones). Freed
+    memory goes back to the OS (_trim) after a preparation of TRIM_AFTER or more, and when the last
+    one in flight ends a burst that held that much together (without: 8 screenshots of 24 MP at
+    once left 833 MB behind, and the fragmented heaps took the peak to 1036 MB, past the budget)."""
+
+    def __init__(self, capacity: int, condition: threading.Condition | None = None) -> None:
+        self.capacity, self.used, self.burst = capacity, 0, 0  # burst: most held since idle
+        self._condition = condition or threading.Condition()
+        self._line: deque[object] = deque()
+
+    @contextlib.contextmanager
+    def hold(self, cost: int) -> Iterator[None]:
+        """Reserve cost bytes (waiting for them) for the duration of the block."""
+        cost = min(cost, self.capacity)  # a single image bigger than the budget runs alone
+        ticket = object()
+        with self._condition:
+            self._line.append(ticket)
+            while self._line[0] is not ticket or self.used + cost > self.capacity:
+                self._condition.wait()
+            self._line.popleft()
+            self.used += cost
+            self.burst = max(self.burst, self.used)
+            self._condition.notify_all()  # the next in line may fit as well
+        try:
+            yield
+        finally:
+            with self._condition:
+                self.used -= cost
+                self._condition.notify_all()
+                burst = self.burst if self.used == 0 and not self._line else 0
+                if burst:
+                    self.burst = 0
+            if cost >= TRIM_AFTER or burst >= TRIM_AFTER:  # a trim takes ms (8 ms after 61 MP)
+                _trim()
+
+
+_budget = _Budget(DECODE_BUDGET)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (malloc_trim), else None."""
+    try:
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+            return None
+        return ctypes.CDLL(None)
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), no such name (macOS, musl)
+        return None
+
+
+# glibc serves big allocations (Pillow allocates images in blocks of up to 16 MB) from mmap, given
+# back on free, but raises that threshold to the size of each such block freed (up to 32 MB): after
+# the first big image every block came from a heap and stayed there (8 bombs left 2.4 GB behind).
+# malloc_trim() gives the free pages of every heap back. A fixed threshold (mallopt) would too, but
+# then every big block costs fresh page faults: a 12 MP photo took 10% longer to prepare. Pillow's
+# own cache of freed blocks (PILLOW_BLOCKS_MAX) is empty by default, so that is left alone.
+_libc = _glibc()
+
+
+def _trim() -> None:
+    """Hand freed heap memory back to the OS (glibc only; elsewhere nothing)."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
 class NotPrepared(Exception):
     """prepare(..., cached_only=True) found no prepared copy of the file."""
 
@@ -208,13 +287,14 @@ def prepare(
     try:
         if st.st_size == 0:
             raise ImageError("image_empty", name=name)
-        # The size check below replaces Pillow's bomb warning; catching it here leaves the global
-        # MAX_IMAGE_PIXELS alone (catch_warnings is process-wide, a race only hides a warning).
-        with open(path, "rb") as f, warnings.catch_warnings():
+        # The size checks in _prepare replace Pillow's bomb warning; catching it here leaves the
+        # global MAX_IMAGE_PIXELS alone (catch_warnings is process-wide, a race only hides a warning).
+        # `held` keeps _prepare's share of the budget until its images are freed (on return).
+        with open(path, "rb") as f, warnings.catch_warnings(), contextlib.ExitStack() as held:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             try:
                 result = _prepare(f, name, st.st_size, QUALITY[quality], max_bytes, max_side,
-                                  max_pixels)
+                                  max_pixels, held)
             except Image.DecompressionBombError:
                 raise ImageError("image_too_large", name=name, limit_mp=max_pixels / 1e6) from None
         _cache.put(key, result)
@@ -224,15 +304,34 @@ def prepare(
             _pending.pop(key).set()
 
 
-# Uploads prepared as they arrive, at most one per core at a time, oldest first.
+# Uploads prepared as they arrive, at most one per core at a time, oldest first; at most
+# UPLOAD_QUEUE in line, so that uploads alone (no question, no session) cannot pile up work.
 _uploads = ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="prepare-upload")
+_upload_slots = threading.BoundedSemaphore(UPLOAD_QUEUE)
 
 
 def prepare_uploads(paths: Iterable[str], quality: str) -> list[Future[None]]:
     """Start preparing files in the background, so the image is ready when the question comes:
     as each upload lands (the page's and API clients' alike), and again when a visitor picks
-    another quality. Errors (not an image, ...) wait until the file is asked about."""
-    return [_uploads.submit(_prepare_quietly, path, quality) for path in paths]
+    another quality. Errors (not an image, ...) wait until the file is asked about. With the line
+    full a file is skipped (its future is done at once): it is prepared when it is asked about."""
+    jobs: list[Future[None]] = []
+    for path in paths:
+        if _upload_slots.acquire(blocking=False):
+            jobs.append(_uploads.submit(_prepare_in_line, path, quality))
+        else:
+            log.debug("upload preparation skipped: %d already in line", UPLOAD_QUEUE)
+            skipped: Future[None] = Future()
+            skipped.set_result(None)
+            jobs.append(skipped)
+    return jobs
+
+
+def _prepare_in_line(path: str, quality: str) -> None:
+    try:
+        _prepare_quietly(path, quality)
+    finally:
+        _upload_slots.release()
 
 
 def _prepare_quietly(path: str, quality: str) -> None:
@@ -245,9 +344,10 @@ def _prepare_quietly(path: str, quality: str) -> None:
 
 
 def _prepare(
-    f: BinaryIO, name: str, size: int, preset: Preset, max_bytes: int, side: int, max_px: int
+    f: BinaryIO, name: str, size: int, preset: Preset, max_bytes: int, side: int, max_px: int,
+    held: contextlib.ExitStack,
 ) -> PreparedImage:
-    """The uncached work of prepare() on an open file."""
+    """The uncached work of prepare() on an open file; its budget reservation goes on `held`."""
     head = f.read(4096)
     f.seek(0)
     whole = f.read() if head.startswith(_PNG_SIGNATURE) else None  # a PNG is read once, here
@@ -267,13 +367,19 @@ def _prepare(
         raise ImageError("image_too_large", name=name, limit_mp=max_px / 1e6)
     fmt = im.format or "?"
     deep = fmt == "PNG" and head[24:25] == b"\x10"  # IHDR bit depth: 16-bit RGB opens as "RGB"
+    kind = _kind(im, fmt, head, size)
+    limit = min(preset.photo_side if kind == "photo" else preset.graphic_side, side)
+    scale = min(1.0, limit / max(w, h))
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))  # stored orientation
+    # Still from the header (getexif() below decodes a whole PNG): what decoding will cost.
+    cost = _cost(im, fmt, size, (tw, th) if scale < 1 else None)
+    if cost > MAX_DECODE:  # "more than N megapixels": N = its own count × MAX_DECODE / cost, less
+        limit_mp = math.floor(w * h * MAX_DECODE / cost / 1e5) / 10  # than it has, so true
+        raise ImageError("image_too_large", name=name, limit_mp=limit_mp)
+    held.enter_context(_budget.hold(cost))
     try:
         orientation = int(im.getexif().get(0x0112, 1))  # loads a PNG with a late eXIf chunk
         animated = bool(getattr(im, "is_animated", False)) and fmt != "MPO"  # MPO: gain maps
-        kind = _kind(im, fmt, head, size)
-        limit = min(preset.photo_side if kind == "photo" else preset.graphic_side, side)
-        scale = min(1.0, limit / max(w, h))
-        tw, th = max(1, round(w * scale)), max(1, round(h * scale))  # stored orientation
         plain = im.mode in ("RGB", "L", "P") and "transparency" not in im.info and not deep
         plain = plain and orientation not in _TRANSPOSE and not animated  # no pixel to change
         as_is = plain and fmt in _AS_IS and scale == 1 and size <= max_bytes
@@ -295,7 +401,9 @@ def _prepare(
     notes = ["rotated"] if orientation in _TRANSPOSE else []
     if animated:
         notes.append("first_frame")
+    mode = im.mode
     out = _to_8bit_rgb_or_l(im)
+    del im  # the decoded source is not needed while shrinking (unless it is `out` itself)
     resized = max(out.size) > limit
     if resized:
         out = _resize(out, (tw, th), _FILTER[kind])
@@ -305,7 +413,7 @@ def _prepare(
     # goes straight to JPEG (4:4:4, text stays crisp) instead of paying for a PNG attempt first.
     png_guess = (max_bytes + 1 if resized else size) if fmt in ("PNG", "GIF", "WEBP") else 0
     data, mime, out_size, stepped = _encode(out, kind, preset, max_bytes, png_guess, name)
-    if deep or out.mode != im.mode or _AS_IS.get(fmt) != mime:
+    if deep or out.mode != mode or _AS_IS.get(fmt) != mime:
         notes.append("converted")
     if out_size != shown:
         notes.append("downscaled")
@@ -430,11 +538,59 @@ def _to_8bit_rgb_or_l(im: Image.Image) -> Image.Image:
         # Floats and 32-bit integers have no fixed range: stretch the one used.
         return wide.point(lambda v: (v - lo) * (255 / ((hi - lo) or 1))).convert("L")
     target = "L" if im.mode in _GRAY else "RGB"
-    if "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info:
-        flat = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        flat.alpha_composite(im.convert("RGBA"))  # transparent pixels are white, not black
-        return flat.convert(target)
+    if _has_alpha(im):  # transparent pixels are white, not black
+        # Pasted through its own alpha onto white: the same pixels as alpha_composite() onto white
+        # RGBA, with two full-size images fewer (see _cost).
+        rgba = im if im.mode in ("RGBA", "LA") else im.convert("LA" if target == "L" else "RGBA")
+        flat = Image.new(target, im.size, "white")
+        flat.paste(rgba, mask=rgba)
+        return flat
     return im.convert(target)  # CMYK / YCCK, palette, 1-bit, YCbCr, LAB ...
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    """Whether im has an alpha band or a transparent colour (read from the header)."""
+    return "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info
+
+
+def _bpp(mode: str) -> int:
+    """Bytes per pixel Pillow stores for mode (RGB and LA take 4, as RGBA does)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+# Bytes per pixel some decoders hold besides the image until it is freed (libwebp's canvas and a
+# copy; libheif's and libavif's decoded planes), measured as the rest.
+_DECODER = {"WEBP": 9, "HEIF": 5, "AVIF": 6}
+
+
+def _cost(im: Image.Image, fmt: str, size: int, target: tuple[int, int] | None) -> int:
+    """Estimated peak bytes of preparing im (opened, nothing decoded yet), shrunk to target if any.
+
+    The pixels decoded (a JPEG at the scale draft() will pick) times the bytes per pixel of every
+    image alive at once while converting (P with a transparent colour: P, RGBA, flat RGB = 1+4+4);
+    when shrinking, at least the converted image plus the resize's intermediate and its output,
+    twice (the strips of _resize); plus the file held in memory twice (a PNG as read, then with
+    its IDAT chunks joined). Checked against peak RSS per mode (bench/RESULTS.md, bombs).
+    """
+    w, h = im.size
+    if target and fmt in ("JPEG", "MPO"):  # as _prepare's draft(): 1/8, 1/4 or 1/2 when enough
+        want_w, want_h = (math.ceil(side * DRAFT_UNDERSHOOT) for side in target)
+        s = next(s for s in (8, 4, 2, 1) if min(w // want_w, h // want_h) >= s)
+        w, h = -(-w // s), -(-h // s)
+    mode, px = im.mode, w * h
+    out = 1 if mode in _GRAY else 4  # the 8-bit L or RGB image that is shrunk and encoded
+    if mode in _HIGH_BIT:  # → I → point() → L
+        convert = _bpp(mode) + (0 if mode in ("I", "F") else 4) + 4 + 1
+    elif _has_alpha(im):  # → RGBA (or LA), pasted onto a new image (L: through a converted copy)
+        convert = _bpp(mode) + (0 if mode in ("RGBA", "LA") else 4) + out + (out == 1)
+    elif mode in ("RGB", "L"):
+        convert = _bpp(mode)
+    else:
+        convert = _bpp(mode) + out
+    peak = px * (convert + _DECODER.get(fmt, 0))
+    if target:
+        peak = max(peak, out * (px + target[0] * h + 2 * target[0] * target[1]))
+    return peak + 2 * size
 
 
 def _save(im: Image.Image, fmt: str, **options: object) -> bytes:
