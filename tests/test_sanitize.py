@@ -1,0 +1,237 @@
+"""What the chat shows of an answer: HTML as text, images as links, code and maths as they are,
+and the text as written given back to the model."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ui import sanitize as module
+from ui.sanitize import IMAGE_MARK, LATEX_DELIMITERS, Growing, restore, sanitize
+
+PLAIN = [
+    "",
+    "A cat sits on a wooden table next to a window.",
+    "图中有一只猫，它正在看窗外。",
+    "If a < b and 5 > 3, then R&D costs rise; x<5 and a <= b too.",
+    "**Bold**, _italic_, `code`, a [link](https://example.com) and a table:\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |",
+    "```python\nprint(1 if a else 2)\n```\n\n1. step\n2. step\n\n> quoted",
+    "Prices: $5 and $10. Maths: $$\\frac{1}{2}$$ and \\(x^2\\).",
+    "Use &lt;div&gt; in HTML, &amp; for ampersands, and the <https://example.com> link.",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN)
+def test_text_without_html_or_images_comes_back_as_it_is(text):
+    assert sanitize(text) == text
+    assert restore(text) == text
+
+
+@pytest.mark.parametrize("text", [
+    "Click <a href='http://evil.example'>here</a>.",
+    '<div style="position:fixed;inset:0"><form action="http://evil.example"><input name="key">'
+    "<button>Sign in</button></form></div>",
+    "<style>body{background:url(http://evil.example/x.png)}</style>",
+    "<img src=http://evil.example/x.png srcset='http://evil.example/y.png 1x'>",
+    "<!-- hidden --> <?php ?> <!DOCTYPE html> </p>",
+])
+def test_html_outside_code_shows_as_text_and_is_restored(text):
+    shown = sanitize(text)
+    assert "<" not in shown.replace("<https://", "")
+    assert "&LT;" in shown
+    assert restore(shown) == text
+
+
+@pytest.mark.parametrize("text", [
+    "```html\n<div class=\"a\"><img src=x></div>\n```",
+    "Use `<div>` and `<span>`, and `List<int>`.",
+    "    <indented code>\n",
+    "1. Step one:\n   ```html\n   <b>x</b>\n   ```\n2. Step two `<i>`",
+    "| tag | use |\n|---|---|\n| `<div>` | block |",
+    "> Quote with `<br>`",
+    "~~gone `<s>`~~ and **`<b>`**",
+])
+def test_code_keeps_its_html(text):
+    assert sanitize(text) == text
+
+
+@pytest.mark.parametrize("text", ["$$a<b$$", "\\(x<y\\) and \\[ <b> \\]", "$$\n<img src=x>\n$$"])
+def test_maths_is_left_to_katex(text):
+    assert sanitize(text) == text
+
+
+def test_html_around_code_is_escaped_and_the_code_kept():
+    text = "<b>bold</b> then `<i>code</i>` then\n\n```\n<u>block</u>\n```\n<img src=x>"
+    assert sanitize(text) == ("&LT;b>bold&LT;/b> then `<i>code</i>` then\n\n```\n<u>block</u>\n```\n"
+                              "&LT;img src=x>")
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ('![chart](http://evil.example/c.png "title")',
+     f'[{IMAGE_MARK}chart](http://evil.example/c.png "title")'),
+    ("![](http://evil.example/c.png)", f"[{IMAGE_MARK}](http://evil.example/c.png)"),
+    ("![a b](<http://evil.example/a b.png>)", f"[{IMAGE_MARK}a b](<http://evil.example/a b.png>)"),
+    ("![logo][l]\n\n[l]: http://evil.example/l.png", f"[{IMAGE_MARK}logo][l]\n\n[l]: http://evil.example/l.png"),
+    ("![l] and ![l][]\n\n[l]: http://evil.example/l.png",
+     f"[{IMAGE_MARK}l][l] and [{IMAGE_MARK}l][l]\n\n[l]: http://evil.example/l.png"),
+    ("[![inner](http://evil.example/i.png)](http://example.com)",
+     f"[[{IMAGE_MARK}inner](http://evil.example/i.png)](http://example.com)"),
+    ("\\![not an image](http://example.com)", "\\![not an image](http://example.com)"),
+    ("`![in code](http://evil.example/x.png)`", "`![in code](http://evil.example/x.png)`"),
+])
+def test_images_become_links(text, shown):
+    assert sanitize(text) == shown
+
+
+def test_mermaid_diagrams_are_shown_as_code():
+    """Gradio draws ```mermaid from unescaped HTML, which could hold anything."""
+    text = '```mermaid\ngraph TD; A["<img src=http://evil.example/x.png>"]\n```'
+    assert sanitize(text) == text.replace("```mermaid", "``` mermaid")
+
+
+@pytest.mark.parametrize("text", [
+    "Literal &LT; and &AMP; in prose, and <b>tags</b>",
+    "`&lt;` in code stays, <i>x</i> outside",
+    "A\\<b> escaped tag, a \\\\<b> unescaped one",
+    "<b>" * 50 + "\n\n```\n" + "<i>" * 50 + "\n```",
+])
+def test_what_the_model_reads_is_what_was_written(text):
+    assert restore(sanitize(text)) == text
+
+
+def test_a_growing_answer_is_sanitized_like_the_whole_and_reuses_finished_parts(monkeypatch):
+    text = "".join(f"Part {i} has <b>html</b> and `<code>`.\n\n```html\n<p>{i}</p>\n```\n\n"
+                   for i in range(30))
+    done: list[str] = []
+    real = module._sanitized_part
+    monkeypatch.setattr(module, "_sanitized_part", lambda part, deadline: (done.append(part),
+                                                                           real(part, deadline))[1])
+    growing = Growing()
+    for end in range(1, len(text) + 1, 37):
+        assert growing(text[:end]) == sanitize(text[:end])
+    growing(text)
+    done.clear()
+    growing(text + "Part 30 <i>more</i>")
+    assert done == ["Part 30 <i>more</i>"]  # the finished parts were not done again
+
+
+def test_when_time_runs_out_code_is_escaped_too_and_nothing_is_lost(monkeypatch):
+    def out_of_time(self, work=1):
+        raise module._OutOfTime
+
+    monkeypatch.setattr(module._Lexer, "_tick", out_of_time)
+    text = "<b>x</b> `<i>` ![a](http://evil.example/a.png)\n\n```\n<u>\n```"
+    shown = sanitize(text)
+    assert "<" not in shown and "![" not in shown
+    assert restore(shown) == text.replace("![a]", f"[{IMAGE_MARK}a]")
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 2_000 + "`<b>`",
+    "*a `<b>` " * 1_000,
+    "> " * 100 + "`<b>`\n" + "> q `<i>`\n" * 1_000,
+    "[a]: /u \"\n" * 2_000 + "`<b>`",
+    "".join("  " * (i % 30) + "- `<b>`\n" for i in range(1_000)),
+])
+def test_pathological_answers_still_come_out_safe(text):
+    shown = sanitize(text)
+    assert restore(shown) == text
+    assert _danger(shown) == []
+
+
+def test_the_delimiters_are_the_chatbots():
+    """sanitize() must take out exactly the maths the Chatbot takes out."""
+    from ui.config import Settings
+    from ui.layout import build_demo
+
+    demo = build_demo(Settings.from_env({"OPENAI_API_KEY": "sk-test-key-123456789"}))
+    [chatbot] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat"]
+    assert tuple((d["left"], d["right"]) for d in chatbot.latex_delimiters) == LATEX_DELIMITERS
+
+
+# --- against Gradio's own marked ----------------------------------------------------------------
+
+BUNDLE_GLOB = "templates/frontend/assets/markdown-code-*.js"
+# Rules of marked 12 that ui/sanitize.py ports, as they appear in Gradio's bundle.
+PORTED = [
+    r"M=/^ {0,3}(`{3,}(?=[^`\n]*(?:\n|$))|~{3,})([^\n]*)(?:\n|$)(?:|([\s\S]*?)(?:\n|$))"
+    r"(?: {0,3}\1[~`]* *(?=\n|$)|$)/",
+    r"ie=/^( {4}[^\n]+(?:\n(?: *(?:\n|$))*)?)+/",
+    r"he=/^(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/",
+    r"u=t[2].search(/[^ ]/),u=u>4?1:u,s=r.slice(u),u+=t[1].length",
+    r"%%%LATEX_BLOCK_${n.length-1}%%%",
+    r"/^```mermaid\s*\n([\s\S]*?)```\s*(?:\n|$)/",
+]
+
+
+def _bundle() -> Path:
+    import gradio
+
+    [path] = Path(gradio.__file__).parent.glob(BUNDLE_GLOB)
+    return path
+
+
+def test_the_port_matches_the_bundled_marked():
+    """A Gradio upgrade that changes marked must be looked at: the port may need to follow."""
+    source = _bundle().read_text("utf-8")
+    missing = [rule for rule in PORTED if rule not in source]
+    assert missing == []
+
+
+HARNESS = """
+const DELIMS = %s;
+function escRe(e){return e.replace(/[.*+?^${}()|[\\]\\\\]/g,`\\\\$&`)}
+const r = new Ne; r.use({gfm:!0,pedantic:!1,breaks:true}); r.use({extensions:[_t(), gt(DELIMS)]});
+let input = ''; process.stdin.on('data', c => input += c); process.stdin.on('end', () => {
+  const out = JSON.parse(input).map(text => {
+    DELIMS.forEach(d => {
+      const maths = RegExp(`${escRe(d.left)}([\\\\s\\\\S]+?)${escRe(d.right)}`, 'g');
+      text = text.replace(maths, '%%%%%%LATEX_BLOCK_0%%%%%%');
+    });
+    const found = [];
+    r.walkTokens(r.lexer(text), t => {
+      if (['html', 'image', 'mermaid', 'latex'].includes(t.type)) found.push(t.raw);
+    });
+    return found;
+  });
+  process.stdout.write(JSON.stringify(out));
+});
+"""
+
+
+def _danger(*texts: str) -> list[str]:
+    """What Gradio's own marked (run in node) would render as HTML or an image, in any text."""
+    node = shutil.which("node")
+    if node is None:
+        return []  # checked where node is installed
+    source = _bundle().read_text("utf-8")
+    start, end = source.find("function p(){return{async:!1"), source.find("function Pe(")
+    extensions = source[source.find("function gt("):source.find("var vt=")]
+    assert 0 <= start < end and extensions, "the bundle's layout changed: update this harness"
+    delimiters = json.dumps([{"left": left, "right": right} for left, right in LATEX_DELIMITERS])
+    script = source[start:end] + extensions + HARNESS % delimiters
+    result = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(texts),
+                            capture_output=True, text=True, timeout=120, check=True)
+    return [raw for found in json.loads(result.stdout) for raw in found]
+
+
+FRAGMENTS = ["<img src=x>", "<b>", "</b>", "<div>", "<style>", "<!-- c -->", "`", "``", "```", "~~~",
+             "*", "_", "~", "~~", "[", "]", "(", ")", "![", "](", "][", "]:", "\\", "$$", "\\[", "\\]",
+             "\\(", "\\)", "http://e.x/a", "www.e.x", "<http://e.x>", " ", "    ", "\t", "\n", "\n\n",
+             "- ", "1. ", "> ", "# ", "---", "| ", "|---|---|", "\"", "&LT;", "word", "<", "[r]: /u \"",
+             "```mermaid\n", "%%%LATEX_BLOCK_0%%%"]
+
+
+def test_gradios_marked_finds_no_html_or_image_in_anything_sanitized():
+    if shutil.which("node") is None:
+        pytest.skip("needs node to run Gradio's bundled marked")
+    rng = random.Random(13)
+    texts = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 40))) for _ in range(400)]
+    assert _danger(*texts) != []  # the harness sees what it should
+    assert _danger(*map(sanitize, texts)) == []
