@@ -155,6 +155,69 @@ def test_the_delimiters_are_the_chatbots():
     assert tuple((d["left"], d["right"]) for d in chatbot.latex_delimiters) == LATEX_DELIMITERS
 
 
+# --- where texts enter and leave the chat history ----------------------------------------------
+
+QUESTION = "Why does <div style='position:fixed'> cover the page, and what is ![x](u)?"
+ANSWER = "Because `position:fixed` is relative to the viewport: <b>always</b>.\n\n```html\n<div>\n```"
+
+
+def test_the_model_reads_the_conversation_as_it_was_written():
+    from ui.client import TextDelta
+    from ui.conversation import Answer, user_message
+    from ui.messages import build_messages
+    from ui.profiles import profile_for
+
+    history = [user_message(QUESTION, [])]
+    assert "<div" not in history[0]["content"][0]  # the chat shows it as text
+    answer = Answer.start(history)
+    answer.apply(TextDelta(ANSWER))
+    shown = answer.close()
+    assert "<b>" not in shown[-1]["content"] and "```html\n<div>\n```" in shown[-1]["content"]
+    follow_up = [*shown, user_message("And <span>?", [])]
+    messages = build_messages(follow_up, profile=profile_for("glm-4.5v")).messages
+    texts = [m["content"] if isinstance(m["content"], str) else m["content"][-1]["text"] for m in messages]
+    assert texts == [QUESTION.replace("![x]", f"[{IMAGE_MARK}x]"), ANSWER, "And <span>?"]
+
+
+def test_undo_puts_the_question_back_as_it_was_typed():
+    from ui.conversation import pop_last_turn, user_message
+
+    _, text, _ = pop_last_turn([user_message("What is <br>?", [])])
+    assert text == "What is <br>?"
+
+
+def test_thinking_and_notices_are_shown_as_text():
+    from ui.client import ReasoningDelta
+    from ui.conversation import Answer
+
+    answer = Answer.start([])
+    answer.apply(ReasoningDelta("<img src=http://evil.example/t.png>"))
+    answer.notice("The endpoint said <b>no</b>", "<html><body>502</body></html>")
+    thinking, notice = answer.history
+    assert thinking["content"] == "&LT;img src=http://evil.example/t.png>"
+    assert notice["content"] == "&LT;html>&LT;body>502&LT;/body>&LT;/html>"
+    assert notice["metadata"]["title"] == "⚠️ The endpoint said &LT;b>no&LT;/b>"
+
+
+def test_an_imported_chat_is_sanitized_and_exported_as_written(tmp_path):
+    from ui.export import from_json, to_json
+
+    document = {"format": "glm-vision-chat", "version": 1, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": QUESTION}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "<i>thought</i>"}],
+         "metadata": {"title": "<img src=http://evil.example/t.png>", "status": "done"}},
+        {"role": "assistant", "content": [{"type": "text", "text": ANSWER}]}]}
+    history, _ = from_json(json.dumps(document), tmp_path)
+    assert history[0]["content"] == [sanitize(QUESTION)]
+    assert history[1]["content"] == "&LT;i>thought&LT;/i>"
+    assert history[1]["metadata"]["title"] == "&LT;img src=http://evil.example/t.png>"
+    assert history[2]["content"] == sanitize(ANSWER)
+    exported = json.loads(to_json(history, {}))["messages"]
+    assert exported[1]["metadata"]["title"] == "<img src=http://evil.example/t.png>"
+    assert [m["content"][0]["text"] for m in exported] == [
+        QUESTION.replace("![x]", f"[{IMAGE_MARK}x]"), "<i>thought</i>", ANSWER]
+
+
 # --- against Gradio's own marked ----------------------------------------------------------------
 
 BUNDLE_GLOB = "templates/frontend/assets/markdown-code-*.js"

@@ -2,6 +2,8 @@
 
 Plain data, no gradio: the history is a list of {"role", "content", "metadata"?} dicts in the
 shape gr.Chatbot accepts. Every function returns a new list; the caller's history is untouched.
+Every text put in it goes through ui/sanitize.py: it holds what the page may show (no HTML, no
+images); ui.messages.parts_of reads the texts back as they were written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ui.i18n import say
 from ui.images import PreparedImage
 from ui.markup import Box, render_boxes, split_think
 from ui.messages import Built, is_ui_only, parts_of
+from ui.sanitize import Growing, sanitize
 
 History = list[dict[str, Any]]
 
@@ -28,7 +31,7 @@ def user_message(text: str, files: Sequence[str]) -> dict[str, Any]:
     """One user turn: the images first (as thumbnails), then the question."""
     content: list[Any] = [{"path": f} for f in files]
     if text:
-        content.append(text)
+        content.append(sanitize(text))
     return {"role": "user", "content": content}
 
 
@@ -59,8 +62,9 @@ def pop_last_turn(history: Sequence[dict[str, Any]]) -> tuple[History, str, list
 class Answer:
     """Folds client events into a copy of the history while one answer streams.
 
-    Events only accumulate; `view()` renders the history (think tags, box markers) when the page
-    is about to be updated, so the work per token stays constant however long the answer gets.
+    Events only accumulate; `view()` renders the history (think tags, box markers, sanitizing)
+    when the page is about to be updated, so the work per token stays constant however long the
+    answer gets; the sanitizers keep what they did for the finished parts of the texts.
     """
 
     history: History
@@ -77,6 +81,8 @@ class Answer:
     closed: bool = False
     _answer_at: int | None = None
     _thinking_at: int | None = None
+    _shown_text: Growing = field(default_factory=Growing, repr=False)
+    _shown_thinking: Growing = field(default_factory=Growing, repr=False)
 
     @classmethod
     def start(cls, history: Sequence[dict[str, Any]]) -> Answer:
@@ -107,10 +113,10 @@ class Answer:
             done = bool(self.text) or self.closed
             if done and self.thinking_ended is None:
                 self.thinking_ended = time.monotonic()
-            self._put("_thinking_at", {"role": "assistant", "content": thinking,
+            self._put("_thinking_at", {"role": "assistant", "content": self._shown_thinking(thinking),
                                        "metadata": self._thinking_metadata(done)})
         if self.text:
-            self._put("_answer_at", {"role": "assistant", "content": self.text})
+            self._put("_answer_at", {"role": "assistant", "content": self._shown_text(self.text)})
         return self.history
 
     def close(self) -> History:
@@ -121,8 +127,8 @@ class Answer:
     def notice(self, sentence: str, detail: str = "") -> None:
         """A UI-only line under the answer (never sent to the model)."""
         self.close()
-        self.history.append({"role": "assistant", "content": detail or sentence,
-                             "metadata": {"title": f"⚠️ {sentence}", "status": "done"}})
+        self.history.append({"role": "assistant", "content": sanitize(detail or sentence),
+                             "metadata": {"title": f"⚠️ {sanitize(sentence)}", "status": "done"}})
 
     @property
     def interrupted(self) -> bool:
@@ -192,8 +198,8 @@ def seen_message(built: Built, lang: str) -> dict[str, Any]:
         lines.append(f"- {line} · {_notes(image, lang)}")
     if built.omitted:
         lines.append(f"- {say(lang, 'saw_omitted', {'count': built.omitted})}")
-    return {"role": "assistant", "content": "\n".join(lines),
-            "metadata": {"title": f"{SEEN_ICON} {title}", "status": "done"}}
+    return {"role": "assistant", "content": sanitize("\n".join(lines)),
+            "metadata": {"title": f"{SEEN_ICON} {sanitize(title)}", "status": "done"}}
 
 
 def _shape(image: PreparedImage, *, original: bool) -> str:

@@ -7,7 +7,8 @@
 
 No export ever holds the API key: settings lose every secret-looking field on the way out and in.
 Imported files are untrusted: names are checked and replaced, bytes must be an image (ui.images),
-sizes and counts are capped, and a refused import leaves nothing behind.
+sizes and counts are capped, and a refused import leaves nothing behind. Their texts and titles
+are sanitized (ui/sanitize.py) like everything the chat shows; exports hold them as written.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from ui.images import ImageError, prepare
 from ui.messages import is_ui_only, parts_of
+from ui.sanitize import restore, sanitize
 
 FORMAT = "glm-vision-chat"
 VERSION = 1
@@ -184,6 +186,8 @@ def to_json(history: Sequence[dict[str, Any]], settings: Mapping[str, Any]) -> s
             parts.append({"type": "image", "name": name, "mime_type": mime, "data_url": data_url})
         entry: dict[str, Any] = {"role": role, "content": parts}
         metadata = _clean_metadata(message.get("metadata"))
+        if "title" in metadata:
+            metadata["title"] = restore(metadata["title"])
         if metadata:
             entry["metadata"] = metadata
         messages.append(entry)
@@ -313,14 +317,15 @@ def _write_history(decoded: list[tuple[str, list[Part], dict[str, Any]]], folder
     for index, (role, parts, metadata) in enumerate(decoded, start=1):
         items: list[Any] = []
         for kind, value, b64 in parts:
-            items.append(value if kind == "text" else {"path": _write_image(index, value, b64,
-                                                                            folder, used)})
+            items.append(sanitize(value) if kind == "text" else {"path": _write_image(index, value, b64,
+                                                                                      folder, used)})
         content: Any = items
         if role == "assistant" and all(isinstance(i, str) for i in items):
             content = "\n\n".join(items)
         entry: dict[str, Any] = {"role": role, "content": content}
         if metadata:
-            entry["metadata"] = metadata
+            entry["metadata"] = {**metadata, "title": sanitize(metadata["title"])} \
+                if "title" in metadata else metadata
         history.append(entry)
     return history
 

@@ -4,7 +4,8 @@ A history message is a dict {"role", "content", "metadata"?}. Content is a strin
 ({"path": ...} or {"type": "file", "file": {"path": ...}}), a text part ({"type": "text"}), or a
 list of these: the shapes Gradio 6 hands to functions from the UI and from its API.
 Assistant messages with a metadata title (thinking, notices, drawn boxes) are UI-only and never
-sent back to the model.
+sent back to the model. Texts are stored as the chat shows them (ui/sanitize.py escapes HTML);
+`parts_of` gives them back as they were written, so the model reads what it and the person wrote.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from ui.errors import InputError
 from ui.images import ImageError, PreparedImage, prepare
 from ui.profiles import ModelProfile
+from ui.sanitize import restore
 
 # A line that is nothing but a link is an image link the user pasted.
 _LINK_LINE = re.compile(r"^\s*<?(?P<url>[a-zA-Z][a-zA-Z0-9+.-]*:\S+?)>?\s*$")
@@ -47,16 +49,16 @@ class Built:
 
 
 def parts_of(content: Any) -> Iterable[tuple[str, str]]:
-    """Yield ("text", text) and ("file", path) from any Gradio content shape."""
+    """Yield ("text", text as written) and ("file", path) from any Gradio content shape."""
     items = content if isinstance(content, list | tuple) else [content]
     for item in items:
         if item is None:
             continue
         if isinstance(item, str):
-            yield "text", item
+            yield "text", restore(item)
         elif isinstance(item, dict):
             if item.get("type") == "text":
-                yield "text", str(item.get("text", ""))
+                yield "text", restore(str(item.get("text", "")))
             elif isinstance(item.get("file"), dict):
                 yield "file", str(item["file"]["path"])
             elif "path" in item:
