@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from ui.config import Settings
 from ui.conversation import for_retry, pop_last_turn
 from ui.handlers import Chat, refuse, request_language
+from ui.headers import SecurityHeaders
 from ui.i18n import LABELS, say
 from ui.images import prepare_uploads
 from ui.paths import ASSETS, FileRefused, Roots
@@ -513,6 +514,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "js": f"() => {{ ({over_limit_js})(); ({ENTER_JS})(); }}",
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
-            "app_kwargs": {"middleware": [Middleware(PrepareOnUpload, quality=settings.image_quality),
+            "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
+                                          Middleware(PrepareOnUpload, quality=settings.image_quality),
                                           Middleware(AskDefaults, defaults=ASK_DEFAULTS)]}}
 
