@@ -44,10 +44,13 @@ Code stays code: `<b>not bold</b>` and
 
 END-OF-ANSWER
 """
+# Indented after its first line: Gradio dedents every message (inspect.cleandoc), so what reads
+# as an indented code block here reaches the browser as plain HTML.
 THINKING = f"""I should draw the form.
-<img src="{EVIL}/thinking.png"> ![t]({EVIL}/thinking-md.png)
-<div style="position:fixed;inset:0;background:red">cover</div>
-END-OF-THINKING"""
+
+    <img src="{EVIL}/thinking.png"> ![t]({EVIL}/thinking-md.png)
+    <div style="position:fixed;inset:0;background:red">cover</div>
+    END-OF-THINKING"""
 
 # Elements the answers must not have produced in any message, and a check that nothing in the
 # chat escaped its bubble (Gradio's own chat has no fixed-position parts; its icons have <style>,

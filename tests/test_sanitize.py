@@ -3,6 +3,7 @@ and the text as written given back to the model."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 import shutil
@@ -51,7 +52,7 @@ def test_html_outside_code_shows_as_text_and_is_restored(text):
 @pytest.mark.parametrize("text", [
     "```html\n<div class=\"a\"><img src=x></div>\n```",
     "Use `<div>` and `<span>`, and `List<int>`.",
-    "    <indented code>\n",
+    "An indented block:\n\n    <indented code>\n\nand text after it.",
     "1. Step one:\n   ```html\n   <b>x</b>\n   ```\n2. Step two `<i>`",
     "| tag | use |\n|---|---|\n| `<div>` | block |",
     "> Quote with `<br>`",
@@ -64,6 +65,17 @@ def test_code_keeps_its_html(text):
 @pytest.mark.parametrize("text", ["$$a<b$$", "\\(x<y\\) and \\[ <b> \\]", "$$\n<img src=x>\n$$"])
 def test_maths_is_left_to_katex(text):
     assert sanitize(text) == text
+
+
+@pytest.mark.parametrize("text", ["    <img src=http://evil.example/x.png>", "\t<img src=x>",
+                                  "Intro\n\n    <img src=x>\n    <b>", "\n> quote\n\n    <img src=x>"])
+def test_code_that_gradio_would_dedent_into_text_is_escaped(text):
+    """Gradio's Chatbot dedents each text message (inspect.cleandoc): an indented code block that
+    holds every line's indentation would come out as HTML."""
+    shown = sanitize(text)
+    assert "<" not in shown
+    assert inspect.cleandoc(shown) == shown
+    assert restore(shown) == inspect.cleandoc(inspect.cleandoc(text))
 
 
 def test_html_around_code_is_escaped_and_the_code_kept():
@@ -118,7 +130,8 @@ def test_a_growing_answer_is_sanitized_like_the_whole_and_reuses_finished_parts(
     growing(text)
     done.clear()
     growing(text + "Part 30 <i>more</i>")
-    assert done == ["Part 30 <i>more</i>"]  # the finished parts were not done again
+    # Only the new part and the one before it (its trailing blank lines were dropped before).
+    assert [part[:7] for part in done] == ["Part 29", "Part 30"]
 
 
 def test_when_time_runs_out_code_is_escaped_too_and_nothing_is_lost(monkeypatch):
@@ -141,7 +154,7 @@ def test_when_time_runs_out_code_is_escaped_too_and_nothing_is_lost(monkeypatch)
 ])
 def test_pathological_answers_still_come_out_safe(text):
     shown = sanitize(text)
-    assert restore(shown) == text
+    assert restore(shown) == inspect.cleandoc(text)
     assert _danger(shown) == []
 
 
@@ -279,7 +292,8 @@ def _danger(*texts: str) -> list[str]:
     assert 0 <= start < end and extensions, "the bundle's layout changed: update this harness"
     delimiters = json.dumps([{"left": left, "right": right} for left, right in LATEX_DELIMITERS])
     script = source[start:end] + extensions + HARNESS % delimiters
-    result = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(texts),
+    shown = [inspect.cleandoc(text) for text in texts]  # as Gradio's Chatbot hands them on
+    result = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(shown),
                             capture_output=True, text=True, timeout=120, check=True)
     return [raw for found in json.loads(result.stdout) for raw in found]
 

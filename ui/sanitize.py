@@ -1,17 +1,18 @@
 """Text that the chat shows, made inert: no raw HTML, no images, nothing fetched.
 
 Every text the Chatbot renders (answers, thinking, notices, the person's own question, imported
-chats) passes `sanitize()` on its way into the history. Gradio renders a message with `marked`
-(GFM, line breaks) after taking LaTeX out, then with its own sanitizer, which keeps inline styles,
-forms and remote images. So here, outside code and maths, every `<` that could open a tag
+chats) passes `sanitize()` on its way into the history. Gradio dedents a message (cleandoc), takes
+its LaTeX out and renders it with `marked` (GFM, line breaks), then with its own sanitizer, which
+keeps inline styles, forms and remote images. So here, outside code and maths, every `<` that could open a tag
 becomes `&LT;` and every Markdown image a link (`![a](u)` → `[🖼️ a](u)`); code and maths keep
 their text, which the browser shows literally anyway. What is code is decided the way the page
 decides it: `_Lexer` ports the lexer of the bundled marked 12 (as far as code, HTML and images
 go), and the result is lexed again and checked before it is used. Anything unsure, or slower
 than `BUDGET`, falls back to escaping inside code too: just as safe, only less pretty.
 
-The history keeps the text as shown, and `restore()` gives back what was written: the model's
-next turn, exports and Undo read the history through `ui.messages.parts_of`, which applies it.
+The history keeps the text as shown, and `restore()` gives back what was written (dedented, as
+Gradio would have it anyway): the model's next turn, exports and Undo read the history through
+`ui.messages.parts_of`, which applies it.
 The escapes are the uppercase entities `&LT;` and `&AMP;` (a literal `&LT;` is written
 `&AMP;LT;`), because they are rare in real code, where `restore()`, which does not parse, would
 turn them back too. Not restored: images and ```` ```mermaid ```` fences (Gradio draws those from
@@ -20,6 +21,7 @@ raw HTML) stay links and plain code, for the model too.
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from bisect import bisect_left, bisect_right
@@ -64,7 +66,7 @@ class _Part:
 def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
     if not _TRIGGER.search(text):
         return text
-    text = _MERMAID.sub("``` mermaid", text)
+    text = _MERMAID.sub("``` mermaid", _dedented(text))
     maths = _maths_spans(text)
     if any(c in text for c in _ODD_LINE_ENDS):
         return _build(text, maths, links=False).text
@@ -88,6 +90,19 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
         memo.clear()
         memo.update(done)
     return "".join(out)
+
+
+def _dedented(text: str) -> str:
+    """The text as Gradio's Chatbot hands it on: it dedents every text message with
+    inspect.cleandoc, and code in the text before that could be plain text after (and take its
+    HTML along). Once more until it holds: cleandoc's first line is exempt, and dropping blank
+    lines at the start gives it a new one."""
+    for _ in range(3):
+        cleaned = inspect.cleandoc(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
 
 
 _PART_START = re.compile(r"\n\n(?=[^\W\d_])")
