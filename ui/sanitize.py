@@ -13,7 +13,7 @@ than `BUDGET`, falls back to escaping inside code too: just as safe, only less p
 The history keeps the text as shown, and `restore()` gives back what was written (dedented, as
 Gradio would have it anyway): the model's next turn, exports and Undo read the history through
 `ui.messages.parts_of`, which applies it.
-The escapes are the uppercase entities `&LT;` and `&AMP;` (a literal `&LT;` is written
+The escapes are the uppercase entities `&LT;`, `&AMP;` and `&QUOT;` (a literal `&LT;` is written
 `&AMP;LT;`), because they are rare in real code, where `restore()`, which does not parse, would
 turn them back too. Not restored: images and ```` ```mermaid ```` fences (Gradio draws those from
 raw HTML) stay links and plain code, for the model too.
@@ -34,11 +34,13 @@ LATEX_DELIMITERS: tuple[tuple[str, str], ...] = (("$$", "$$"), ("\\[", "\\]"), (
 IMAGE_MARK = "🖼️ "  # a Markdown image becomes a link with this in front of its text
 BUDGET = 0.05  # seconds of analysis (plus 1 ms per 4 KB) before falling back to escaping all
 
-_TRIGGER = re.compile(r"<[A-Za-z/!?]|!\[|&(?:LT|AMP);|```mermaid")
-_RESTORE = re.compile(r"&(LT|AMP);")
+_TRIGGER = re.compile(r"<[A-Za-z/!?]|!\[|&(?:LT|AMP|QUOT);|```mermaid|src=\"/file")
+_RESTORE = re.compile(r"&(LT|AMP|QUOT);")
+_RESTORED = {"LT": "<", "AMP": "&", "QUOT": '"'}
 _MERMAID = re.compile(r"```mermaid(?=\s*\n)")
 _ODD_LINE_ENDS = "\r\u2028\u2029"  # marked and this port would split lines differently: escape all
 _DANGER = re.compile(r"<[A-Za-z/!?]|!\[")  # what would be a tag or an image if it were not code
+_ESCAPED = re.compile(r"&(?:LT|AMP|QUOT);|src=\"/file")  # what escaping changes besides
 
 
 def sanitize(text: str) -> str:
@@ -151,7 +153,7 @@ def restore(text: str) -> str:
     """The text as it was before `sanitize()` (images and mermaid fences aside)."""
     if "&" not in text:
         return text
-    return _RESTORE.sub(lambda m: "<" if m[1] == "LT" else "&", text)
+    return _RESTORE.sub(lambda m: _RESTORED[m[1]], text)
 
 
 # --- maths: the spans Gradio takes out before marked sees the text ------------------------------
@@ -233,7 +235,9 @@ class _Placed:
 
 # --- the output: the text escaped outside its verbatim parts ------------------------------------
 
-_ESCAPE = re.compile(r"\\*(?:<(?=[A-Za-z/!?])|!\[|&(?=(?:LT|AMP);))")
+# The page puts its own address into the first `src="/file` of a message: in plain text that would
+# start a link (http://...) that swallows what follows, and marked would read on differently.
+_ESCAPE = re.compile(r"\\*(?:<(?=[A-Za-z/!?])|!\[|&(?=(?:LT|AMP|QUOT);)|(?<=src=)\"(?=/file))")
 _ANGLE_DESTINATION = re.compile(r"\](?:\(|:)[ \t]*(?:\n[ \t]*)?\Z")  # `](<u>)`, `[r]: <u>`
 _DEF_LABEL = re.compile(r"(?m)^[ \t>]*\[((?:\\.|[^\[\]\\])+)\]:")
 _NOLINK_IMAGE = re.compile(r"!\[((?!\s*\])(?:\\.|[^\[\]\\])+)\](\[\])?(?![\[(])")
@@ -292,8 +296,8 @@ def _escape(text: str, start: int, end: int, base: int, links: bool, refused: fr
     for match in _ESCAPE.finditer(text, start, end):
         at = match.end() - (2 if text[match.end() - 1] == "[" else 1)
         char = text[at]
-        if char == "&":
-            emit(text[last:at] + "&AMP;")
+        if char in "&\"":
+            emit(text[last:at] + ("&AMP;" if char == "&" else "&QUOT;"))
             last = at + 1
             continue
         escaped = (at - match.start()) % 2 == 1
@@ -336,8 +340,9 @@ def _sanitized(text: str, maths: list[tuple[int, int]], deadline: float) -> _Par
     first = _Lexer(placed.text, deadline, want_code=True).run()
     open_end = first.open
     code = sorted({(placed.source(a), placed.source(b, end=True)) for a, b in first.code})
-    code = [(a, b) for a, b in code if b > a and (_DANGER.search(text[a:b + 1]) or "&LT;" in text[a:b]
-                                                  or "&AMP;" in text[a:b])]
+    # Code that escaping would change must stay as it is; other code may as well be escaped.
+    code = [(a, b) for a, b in code
+            if b > a and (_DANGER.search(text[a:b + 1]) or _ESCAPED.search(text, a, b))]
     refused: frozenset[int] = frozenset()
     for _ in range(16):
         built = _build(text, _union(maths, code), refused=refused)
@@ -610,7 +615,7 @@ class _Lexer:
 
     def _worth_inline(self, s: str) -> bool:
         if self.want_code:
-            return "`" in s and ("\ufffc" in s or "![" in s or "&LT;" in s or "&AMP;" in s)
+            return "`" in s and ("\ufffc" in s or "![" in s or bool(_ESCAPED.search(s)))
         return bool(_DANGER.search(s))
 
     def _push(self, m: _M) -> int:
