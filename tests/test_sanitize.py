@@ -132,7 +132,7 @@ def test_a_growing_answer_is_sanitized_like_the_whole_and_reuses_finished_parts(
     done.clear()
     growing(text + "Part 30 <i>more</i>")
     # Only the new part and the one before it (its trailing blank lines were dropped before).
-    assert [part[:7] for part in done] == ["Part 29", "Part 30"]
+    assert [part[:7] for part in done] == ["```html", "Part 30"]
 
 
 def test_when_time_runs_out_code_is_escaped_too_and_nothing_is_lost(monkeypatch):
