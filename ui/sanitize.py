@@ -107,17 +107,18 @@ def _dedented(text: str) -> str:
     return text
 
 
-_PART_START = re.compile(r"\n\n(?=[^\W\d_]|[#`~|>])")
+_PART_START = re.compile(r"\n\n(?=\S)")
 _DEF_LIKE = re.compile(r"\]:")
 _FENCE_LINE = re.compile(r"(?m)^ {0,3}(?:```|~~~)")
 
 
 def _part_bounds(text: str, maths: list[tuple[int, int]]) -> list[int]:
     """Where the text can be cut into parts that marked reads one after the other: after a blank
-    line, before a letter, a heading, a fence, a table or a quote (nothing goes on across that but
-    a fence, which the caller checks; a bullet or number could go on with a list), outside maths.
-    Not at all with a link definition (its title may run across blank lines) or a maths delimiter
-    that Gradio left unpaired (it shapes paragraphs far away)."""
+    line, before a line that is not indented, outside maths. Nothing goes on across that but a
+    fence, which the caller checks, and a list (a bullet after a blank line adds an item, which
+    is lexed on its own all the same). Not at all with a link definition (its title may run
+    across blank lines) or a maths delimiter that Gradio left unpaired (it shapes paragraphs far
+    away)."""
     if _DEF_LIKE.search(text) or _unpaired_delimiter(text, maths):
         return [len(text)]
     starts = [span[0] for span in maths]
