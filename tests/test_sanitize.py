@@ -307,6 +307,16 @@ FRAGMENTS = ["<img src=x>", "<b>", "</b>", "<div>", "<style>", "<!-- c -->", "`"
              "```mermaid\n", "%%%LATEX_BLOCK_0%%%", 'src="/file=x.png"']
 
 
+def test_the_pages_own_address_cannot_turn_code_into_html():
+    """The page writes its address into the first src="/file of a message: in plain text that
+    starts a link that would swallow the backtick opening the code span after it."""
+    if shutil.which("node") is None:
+        pytest.skip("needs node to run Gradio's bundled marked")
+    text = 'See src="/file`<img src=http://evil.example/x.png>`'
+    assert _danger(sanitize(text)) == []
+    assert restore(sanitize(text)) == text
+
+
 def test_gradios_marked_finds_no_html_or_image_in_anything_sanitized():
     if shutil.which("node") is None:
         pytest.skip("needs node to run Gradio's bundled marked")
