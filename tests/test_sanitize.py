@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import IN_CI
+from ui import marked
 from ui import sanitize as module
 from ui.sanitize import IMAGE_MARK, LATEX_DELIMITERS, Growing, restore, sanitize
 
@@ -137,9 +139,9 @@ def test_a_growing_answer_is_sanitized_like_the_whole_and_reuses_finished_parts(
 
 def test_when_time_runs_out_code_is_escaped_too_and_nothing_is_lost(monkeypatch):
     def out_of_time(self, work=1):
-        raise module._OutOfTime
+        raise marked.OutOfTime
 
-    monkeypatch.setattr(module._Lexer, "_tick", out_of_time)
+    monkeypatch.setattr(marked.Lexer, "_tick", out_of_time)
     text = "<b>x</b> `<i>` ![a](http://evil.example/a.png)\n\n```\n<u>\n```"
     shown = sanitize(text)
     assert "<" not in shown and "![" not in shown
@@ -235,7 +237,7 @@ def test_an_imported_chat_is_sanitized_and_exported_as_written(tmp_path):
 # --- against Gradio's own marked ----------------------------------------------------------------
 
 BUNDLE_GLOB = "templates/frontend/assets/markdown-code-*.js"
-# Rules of marked 12 that ui/sanitize.py ports, as they appear in Gradio's bundle.
+# Rules of marked 12 that ui/marked.py ports, as they appear in Gradio's bundle.
 PORTED = [
     r"M=/^ {0,3}(`{3,}(?=[^`\n]*(?:\n|$))|~{3,})([^\n]*)(?:\n|$)(?:|([\s\S]*?)(?:\n|$))"
     r"(?: {0,3}\1[~`]* *(?=\n|$)|$)/",
@@ -287,6 +289,8 @@ def _danger(*texts: str) -> list[str]:
     """What Gradio's own marked (run in node) would render as HTML or an image, in any text."""
     node = shutil.which("node")
     if node is None:
+        if IN_CI:
+            pytest.fail("CI must have node to run Gradio's bundled marked")
         return []  # checked where node is installed
     source = _bundle().read_text("utf-8")
     start, end = source.find("function p(){return{async:!1"), source.find("function Pe(")
@@ -311,6 +315,8 @@ def test_the_pages_own_address_cannot_turn_code_into_html():
     """The page writes its address into the first src="/file of a message: in plain text that
     starts a link that would swallow the backtick opening the code span after it."""
     if shutil.which("node") is None:
+        if IN_CI:
+            pytest.fail("CI must have node to run Gradio's bundled marked")
         pytest.skip("needs node to run Gradio's bundled marked")
     text = 'See src="/file`<img src=http://evil.example/x.png>`'
     assert _danger(sanitize(text)) == []
@@ -319,6 +325,8 @@ def test_the_pages_own_address_cannot_turn_code_into_html():
 
 def test_gradios_marked_finds_no_html_or_image_in_anything_sanitized():
     if shutil.which("node") is None:
+        if IN_CI:
+            pytest.fail("CI must have node to run Gradio's bundled marked")
         pytest.skip("needs node to run Gradio's bundled marked")
     rng = random.Random(13)
     texts = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 40))) for _ in range(400)]
