@@ -91,7 +91,7 @@ def test_import_from_a_file_or_bytes(tmp_path, monkeypatch):
     from_bytes, _ = from_json(saved.read_bytes(), tmp_path / "up")
     assert settings == {"model": "glm-4.5v"} and len(from_path) == len(from_bytes) == 6
     monkeypatch.setattr(export, "MAX_TEXT", 100)
-    with pytest.raises(ExportError, match="larger than"):
+    with pytest.raises(ExportError, match="too large to import"):
         from_file(saved, tmp_path / "up")
 
 
@@ -149,8 +149,8 @@ def test_extension_follows_the_bytes_not_the_name(tmp_path):
 
 @pytest.mark.parametrize(("text", "key", "words"), [
     ("{not json", "import_not_json", "not valid JSON"),
-    (json.dumps({"format": "chatgpt", "version": 1, "messages": []}), "import_wrong_format", "format"),
-    (json.dumps([1, 2]), "import_wrong_format", "format"),
+    (json.dumps({"format": "chatgpt", "version": 1, "messages": []}), "import_wrong_format", "by this app"),
+    (json.dumps([1, 2]), "import_wrong_format", "by this app"),
     (document(version=2), "import_newer_version", "newer version"),
     (document(version="1"), "import_bad_version", "version"),
     (document({"role": "system", "content": []}), "import_bad_message", "role"),
@@ -171,7 +171,7 @@ def test_import_refuses_a_non_image_named_png(tmp_path):
     upload = tmp_path / "up"
     payload = image_part("cat.png", b"#!/bin/sh\nrm -rf /\n")
     ok = image_part("ok.png", make_image(tmp_path / "ok.png").read_bytes())
-    with pytest.raises(ExportError, match=r"cat\.png .*not a readable image") as caught:
+    with pytest.raises(ExportError, match="not a readable image") as caught:
         from_json(document({"role": "user", "content": [ok]},
                            {"role": "user", "content": [payload]}), upload)
     assert caught.value.key == "import_not_image"
@@ -184,7 +184,7 @@ def test_import_refuses_path_like_names(tmp_path, name):
     upload = tmp_path / "deep" / "up"
     before = files_under(tmp_path)
     data = make_image(tmp_path / "x.png").read_bytes()
-    with pytest.raises(ExportError, match="not a plain file name") as caught:
+    with pytest.raises(ExportError, match="unsafe name") as caught:
         from_json(document({"role": "user", "content": [image_part(name, data)]}), upload)
     assert caught.value.key == "import_bad_name"
     assert files_under(tmp_path) == before | {tmp_path / "x.png"}
@@ -194,7 +194,7 @@ def test_import_caps_size_and_message_count(tmp_path, monkeypatch):
     data = make_image(tmp_path / "x.png", size=(200, 200)).read_bytes()
     monkeypatch.setattr(export, "MAX_BYTES", len(data) + 10)
     two = document({"role": "user", "content": [image_part("a.png", data), image_part("b.png", data)]})
-    with pytest.raises(ExportError, match="larger than") as caught:
+    with pytest.raises(ExportError, match="too large to import") as caught:
         from_json(two, tmp_path / "up")
     assert caught.value.key == "import_too_large"
     monkeypatch.setattr(export, "MAX_MESSAGES", 2)

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ui.errors import ChatError
+from ui.i18n import say
 from ui.images import ImageError, prepare
 from ui.messages import is_ui_only, parts_of
 from ui.sanitize import restore, sanitize
@@ -35,26 +37,6 @@ MAX_BYTES = 200 * 1024 * 1024  # all images of one document, decoded
 MAX_MESSAGES = 2000
 MAX_TEXT = MAX_BYTES * 4 // 3 + 16 * 1024 * 1024  # the JSON text: base64 plus room for words
 MISSING_IMAGE = "(image {name} was not included in the export)"
-
-_MESSAGES = {
-    "export_too_large": "The conversation's images take {size_mb:.0f} MB, more than the "
-    "{limit_mb:.0f} MB an export can hold; clear some turns and export again.",
-    "import_too_large": "The file is larger than {limit_mb:.0f} MB of images; it cannot be imported.",
-    "import_not_json": "The file is not a conversation export (not valid JSON: {detail}).",
-    "import_wrong_format": 'The file is not a conversation export of this app (format should be '
-    '"{expected}").',
-    "import_newer_version": "The file was exported by a newer version of this app (version "
-    "{version}); update the app to import it.",
-    "import_bad_version": "The file has no valid version number; it cannot be imported.",
-    "import_too_many_messages": "The file has {count} messages, more than the {limit} that can "
-    "be imported.",
-    "import_bad_message": "Message {index} of the file is malformed ({detail}); it cannot be imported.",
-    "import_bad_name": "Message {index} names an image {name!r} that is not a plain file name; "
-    "the file was refused.",
-    "import_bad_image_data": "Image {name} in message {index} is not a base64 data URL of an image.",
-    "import_not_image": "Image {name} in message {index} is not a readable image ({detail}); "
-    "the file was refused.",
-}
 
 # A setting whose name says "secret" never leaves the server; `*_tokens` are counts, not tokens.
 _SECRET_NAME = re.compile(r"key|secret|passw|credential|auth|bearer|cookie|session|token(?!s)", re.I)
@@ -76,13 +58,11 @@ _EXT = {"JPEG": (".jpg", ".jpeg", ".jpe"), "MPO": (".jpg", ".jpeg", ".mpo"), "PN
 History = list[dict[str, Any]]
 
 
-class ExportError(ValueError):
-    """An export or import that cannot be done; .key names the sentence, .params fill it."""
+class ExportError(ChatError):
+    """An export or import that cannot be done; .key names a sentence in ui/i18n.py."""
 
-    def __init__(self, key: str, **params: object) -> None:
-        self.key = key
-        self.params = params
-        super().__init__(_MESSAGES[key].format(**params))
+    def __str__(self) -> str:  # logs and tests read the English sentence
+        return say("en", self.key, self.params)
 
 
 # --- Markdown -----------------------------------------------------------------------------------
