@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageChops, ImageFile, ImageOps
 
 from ui import images
+from ui.errors import InputError
 from ui.images import ImageError, PreparedImage, prepare
 
 MB = 1024 * 1024
@@ -399,7 +400,9 @@ def test_heic_without_pillow_heif_gets_its_own_key(tmp_path: Path, monkeypatch: 
 
 def test_image_error_reads_as_english_and_carries_key_and_params() -> None:
     error = ImageError("image_too_large", name="x.png", limit_mp=100.0)
-    assert str(error) == "x.png has more than 100 megapixels; crop or shrink it first."
+    assert str(error) == ("“x.png” has more than 100 megapixels, too many to open safely: "
+                          "remove it or send a smaller version.")
+    assert isinstance(error, InputError)  # one error tree: the page catches it as a ChatError
     assert error.key == "image_too_large" and error.params == {"name": "x.png", "limit_mp": 100.0}
 
 

@@ -1,9 +1,15 @@
 """What can go wrong, as one tree, and how each endpoint answer maps onto it.
 
     ChatError                 .key names a sentence in ui/i18n.py, .params fill it
+    │     no_key, no_key_byok, no_choices
     ├── InputError            the user's message cannot be sent as it is (nothing sent yet)
-    │     empty, too_many_images, base64_not_accepted, bad_link
-    │     (image_* keys come as ui.images.ImageError, with the same .key / .params)
+    │   │ empty, too_many_images, base64_not_accepted, bad_link, question_too_long,
+    │   │ system_too_long, model_not_allowed, visitor_busy, api_bad_images, api_not_text,
+    │   │ api_bad_number
+    │   ├── ImageError        (ui/images.py) a file that cannot be sent: image_*
+    │   └── FileRefused       (ui/paths.py) a request names a file this app did not store: file_refused
+    ├── ExportError           (ui/export.py) an export or import that cannot be done:
+    │     export_too_large, import_*
     └── EndpointError         the endpoint refused or failed; .retryable, .retry_after, .status, .code
           HTTP status (+ Zhipu code or proxy wording):  auth, model_not_found, model_forbidden,
               bad_request,
@@ -14,7 +20,8 @@
           * retried before the first token (ui/client.py); everything else goes to the user at once
 
 A finish_reason other than `stop` is not an error (the answer arrived) but still gets a sentence:
-see FINISH_KEYS. Only ui/handlers.py turns these into text for people.
+see FINISH_KEYS. Only ui/handlers.py turns these into text for people; str() of an ImageError or
+ExportError is its English sentence (for logs), of the others the key and params.
 """
 
 from __future__ import annotations

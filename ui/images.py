@@ -37,6 +37,9 @@ from typing import BinaryIO, cast
 
 from PIL import Image
 
+from ui.errors import InputError
+from ui.i18n import say
+
 try:  # HEIC/HEIF (iPhone photos) decode only with the optional pillow-heif package
     from pillow_heif import register_heif_opener
 except ImportError:  # pragma: no cover - depends on the environment
@@ -47,26 +50,13 @@ else:
 
 MB = 1024 * 1024
 log = logging.getLogger("glmchat")
-_MESSAGES = {
-    "image_missing": "The file {name} is gone; upload it again.",
-    "image_empty": "The file {name} is empty; upload the image again.",
-    "image_unreadable": "{name} is not an image we can read; upload a JPEG, PNG, WebP or GIF.",
-    "image_truncated": "{name} is truncated or damaged; export or upload it again.",
-    "image_svg": "{name} is an SVG drawing, which the model cannot read; convert it to PNG.",
-    "image_heic_unsupported": "{name} is a HEIC/HEIF photo, which this server cannot read; "
-    "convert it to JPEG.",
-    "image_too_large": "{name} has more than {limit_mp:g} megapixels; crop or shrink it first.",
-    "image_cannot_fit": "{name} cannot be compressed below {limit_mb:g} MB; crop or shrink it first.",
-}
 
 
-class ImageError(Exception):
-    """A file we cannot send; .key is an i18n message key, .params fill its placeholders."""
+class ImageError(InputError):
+    """A file we cannot send; .key names a sentence in ui/i18n.py, .params fill it."""
 
-    def __init__(self, key: str, **params: object) -> None:
-        self.key = key
-        self.params = params
-        super().__init__(_MESSAGES[key].format(**params))
+    def __str__(self) -> str:  # logs and tests read the English sentence
+        return say("en", self.key, self.params)
 
 
 @dataclass(frozen=True)
