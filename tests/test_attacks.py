@@ -132,7 +132,7 @@ def test_chat_events_refuse_forged_paths_and_copy_nothing(server: AppProcess, en
             calls = {
                 "submit": [{"text": "what is it", "files": [file_item]}, [], *RESPOND_ARGS],
                 "respond": [history, *RESPOND_ARGS],
-                "for_retry": [history],
+                "retry_history": [history],
                 "export": [history, *RESPOND_ARGS[:-1]],
                 "as_code": [history, *RESPOND_ARGS[:-1]],
                 "undo": [history],
@@ -341,8 +341,8 @@ def test_imported_settings_are_checked_like_typed_ones() -> None:
     chat = Chat(Settings.from_env({"OPENAI_API_KEY": CANARY, "GLM_MODELS": "glm-4.5v"}))
     hostile = {"model": 'glm-4.5v\nimport os; os.system("id")  #', "temperature": float("nan"),
                "max_tokens": 10**9, "top_p": True, "quality": "max", "thinking": "yes"}
-    kept = {name: chat._checked_setting(name, value) for name, value in hostile.items()}
+    kept = {name: chat.checked_setting(name, value) for name, value in hostile.items()}
     assert kept["quality"] == "max"
     assert all(type(v).__name__ == "skip" or v == "max" or isinstance(v, dict) for v in kept.values())
-    assert chat._checked_setting("model", "glm-4.5v") == "glm-4.5v"
-    assert chat._checked_setting("temperature", 0.2) == 0.2
+    assert chat.checked_setting("model", "glm-4.5v") == "glm-4.5v"
+    assert chat.checked_setting("temperature", 0.2) == 0.2

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import TEST_KEY, decode_image, make_image
 from tests.fake_openai import FakeOpenAI, Reply
 from ui.config import Settings
-from ui.conversation import user_message
+from ui.conversation import THINKING_TITLE, user_message
 from ui.handlers import Chat
 
 
@@ -169,7 +169,7 @@ def test_reasoning_streams_into_a_thinking_block_that_is_not_sent_back(fake):
     chat = Chat(settings_for(fake))
     updates = respond(chat, [user_message("hi", [])])
     final = updates[-1][0]
-    thinking = [m for m in final if (m.get("metadata") or {}).get("title")]
+    thinking = [m for m in final if (m.get("metadata") or {}).get("title") == THINKING_TITLE]
     assert thinking and thinking[0]["content"] == "Let me look closely."
     assert thinking[0]["metadata"]["status"] == "done"
     assert any((m.get("metadata") or {}).get("status") == "pending"
@@ -186,7 +186,8 @@ def test_other_servers_stream_formats_give_the_same_answer(fake, wire):
     chat = Chat(settings_for(fake))
     final, stats = respond(chat, [user_message("how many?", [])])[-1]
     assert answer_of(final) == "Two red apples."
-    assert [m["content"] for m in final if (m.get("metadata") or {}).get("title")] == ["Counting."]
+    assert [m["content"] for m in final
+            if (m.get("metadata") or {}).get("title") == THINKING_TITLE] == ["Counting."]
     assert "tokens" in stats and "Interrupted" not in str(final)
 
 

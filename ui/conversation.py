@@ -18,6 +18,7 @@ from ui.i18n import say
 from ui.images import PreparedImage
 from ui.markup import Box, render_boxes, split_think
 from ui.messages import Built, is_ui_only, parts_of
+from ui.records import PROVENANCE_ICON, records_after
 from ui.sanitize import Growing, sanitize
 
 History = list[dict[str, Any]]
@@ -25,6 +26,8 @@ History = list[dict[str, Any]]
 THINKING_TITLE = "💭 Thinking"
 SEEN_ICON = "🖼️"
 BOXES_ICON = "📍"
+EARLIER_ICON = "↩️"
+NOTICE_ICON = "⚠️"
 
 
 def user_message(text: str, files: Sequence[str]) -> dict[str, Any]:
@@ -40,10 +43,64 @@ def last_user_index(history: Sequence[dict[str, Any]]) -> int:
     return max((i for i, m in enumerate(history) if m.get("role") == "user"), default=-1)
 
 
-def for_retry(history: Sequence[dict[str, Any]]) -> History:
+def up_to_last_question(history: Sequence[dict[str, Any]]) -> History:
     """The history up to and including the last user turn (its answer removed)."""
     i = last_user_index(history)
     return list(history[: i + 1]) if i >= 0 else list(history)
+
+
+def for_retry(history: Sequence[dict[str, Any]], lang: str = "en") -> History:
+    """The history for asking the last question again; the new answer comes after it.
+
+    Each earlier attempt that got an answer stays, folded into a note titled with the model that
+    wrote it (UI-only: never sent to a model again), its thinking and provenance note beside it
+    and its notices (cut off, stopped, ...) inside it. Attempts that got no answer at all (an
+    error before the first word) go, as does each attempt's "what the model saw" note: the new
+    attempt shows its own.
+    """
+    i = last_user_index(history)
+    if i < 0:
+        return list(history)
+    kept: History = list(history[: i + 1])
+    for attempt in _attempts(history[i + 1:]):
+        if all((_title(m) or "").startswith((NOTICE_ICON, SEEN_ICON, PROVENANCE_ICON))
+               for m in attempt):
+            continue  # nothing was answered: nothing to keep
+        records = records_after(attempt, 0)
+        title = f"{EARLIER_ICON} " + say(lang, "earlier_answer",
+                                         {"model": records[-1].model if records else "?"})
+        notes = [str((m.get("metadata") or {}).get("title", "")) for m in attempt
+                 if (_title(m) or "").startswith(NOTICE_ICON)]
+        for m in attempt:
+            if (_title(m) or "").startswith((NOTICE_ICON, SEEN_ICON)):
+                continue
+            if m.get("role") == "assistant" and _title(m) is None:
+                text = "".join(v for kind, v in parts_of(m.get("content")) if kind == "text")
+                m = {"role": "assistant", "content": "\n\n".join([text, *notes]),
+                     "metadata": {"title": title, "status": "done"}}
+            kept.append(m)
+    return kept
+
+
+def _title(message: dict[str, Any]) -> str | None:
+    title = (message.get("metadata") or {}).get("title")
+    return str(title) if title else None
+
+
+def _attempts(messages: Sequence[dict[str, Any]]) -> list[History]:
+    """The answers given to one question, one list each: an attempt opens with its "what the
+    model saw" note or its provenance note (the first after a seen note belongs to it)."""
+    attempts: list[History] = []
+    for m in messages:
+        title = _title(m) or ""
+        opens = title.startswith((SEEN_ICON, PROVENANCE_ICON))
+        after_seen = bool(attempts) and len(attempts[-1]) == 1 and \
+            (_title(attempts[-1][0]) or "").startswith(SEEN_ICON) and title.startswith(PROVENANCE_ICON)
+        if not attempts or (opens and not after_seen):
+            attempts.append([m])
+        else:
+            attempts[-1].append(m)
+    return attempts
 
 
 def pop_last_turn(history: Sequence[dict[str, Any]]) -> tuple[History, str, list[str]]:
@@ -128,7 +185,7 @@ class Answer:
         """A UI-only line under the answer (never sent to the model)."""
         self.close()
         self.history.append({"role": "assistant", "content": sanitize(detail or sentence),
-                             "metadata": {"title": f"⚠️ {sanitize(sentence)}", "status": "done"}})
+                             "metadata": {"title": f"{NOTICE_ICON} {sanitize(sentence)}", "status": "done"}})
 
     @property
     def interrupted(self) -> bool:

@@ -1,7 +1,9 @@
 """Conversations out and back in. Pure functions, no gradio.
 
     to_markdown(history)              for reading: headings per speaker, image notes, quoted notes
-    to_json(history, settings)        a versioned document with every image embedded as a data URL
+    to_json(history, settings)        a versioned document with every image embedded as a data URL,
+                                      each answer's record (model, choices, usage, timings) beside it
+                                      and the page's settings at export (what an import restores)
     from_json(text, upload_dir)       its inverse: images verified and written under upload_dir
     from_file(path, upload_dir)       the same for an uploaded file, size checked before reading
 
@@ -29,6 +31,7 @@ from ui.errors import ChatError
 from ui.i18n import say
 from ui.images import ImageError, prepare
 from ui.messages import is_ui_only, parts_of
+from ui.records import record_of
 from ui.sanitize import restore, sanitize
 
 FORMAT = "glm-vision-chat"
@@ -85,9 +88,11 @@ def to_markdown(history: Sequence[dict[str, Any]]) -> str:
         body = "\n\n".join(t for t in texts if t.strip())
         if is_ui_only(message):
             metadata = message.get("metadata") or {}
-            title = str(metadata["title"])
+            title = restore(str(metadata["title"]))
             if isinstance(metadata.get("duration"), int | float):
                 title += f" ({metadata['duration']:g} s)"
+            if isinstance(metadata.get("log"), str) and metadata["log"]:
+                title += f" · {metadata['log']}"
             note = f"**{title}**" + (f"\n\n{body}" if body else "")
             blocks.append("\n".join(f"> {line}".rstrip() for line in note.splitlines()))
         elif body:
@@ -170,6 +175,8 @@ def to_json(history: Sequence[dict[str, Any]], settings: Mapping[str, Any]) -> s
             metadata["title"] = restore(metadata["title"])
         if metadata:
             entry["metadata"] = metadata
+        if (record := record_of(message)) is not None:  # which model and choices, what it cost
+            entry["record"] = record.as_json()
         messages.append(entry)
     document = {"format": FORMAT, "version": VERSION, "settings": safe_settings(settings),
                 "messages": messages}

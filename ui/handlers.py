@@ -22,6 +22,7 @@ from gradio import FileData
 from gradio.utils import get_upload_folder
 
 from ui.annotate import draw_boxes
+from ui.choices import Choices
 from ui.client import (
     ChatRequest,
     Endpoint,
@@ -34,27 +35,25 @@ from ui.config import Settings
 from ui.conversation import (
     Answer,
     boxes_message,
-    for_retry,
     last_image_path,
     seen_message,
+    up_to_last_question,
     user_message,
 )
 from ui.errors import FINISH_KEYS, ChatError, EndpointError, InputError
 from ui.export import ExportError, from_file, to_json, to_markdown
-from ui.i18n import MESSAGES, language, say
+from ui.i18n import language, say
 from ui.images import ImageError, NotPrepared, prepare, prepare_uploads
 from ui.messages import Built, Preparer, build_messages, parts_of
 from ui.pace import Pace, paced
 from ui.paths import ASSETS, Roots
 from ui.profiles import ModelProfile, parse_overrides, profile_for
+from ui.records import AnswerRecord, now_iso, provenance_message
 from ui.snippets import to_curl, to_python
 
 log = logging.getLogger("glmchat")
-_SENTENCES = MESSAGES["en"]
 
 INLINE_IMAGES = 4  # at most this many prepared images are encoded in the event loop
-SETTING_NAMES = ("model", "temperature", "max_tokens", "system_prompt", "top_p", "quality",
-                 "history_images", "thinking")
 HISTORY_POLICIES = {"all": None, "last": 1, "none": 0}
 
 
@@ -68,6 +67,9 @@ class Chat:
         # The only server files a request may name: uploads and the examples (ui/paths.py).
         self.roots = Roots([get_upload_folder(), ASSETS])
         self._busy: dict[str, int] = {}  # answers streaming per visitor (address)
+        s = settings
+        self.defaults = self._sent(Choices(s.default_model, s.temperature, s.max_tokens,
+                                           s.system_prompt, s.top_p, s.image_quality, "all", True))
         # Stop buttons, by browser session: a signal to the running answer, not conversation
         # state. Gradio's own cancel could show "Error" over the chat when the server was busy.
         self._stops: dict[str, asyncio.Event] = {}
@@ -100,12 +102,14 @@ class Chat:
             except (ImageError, ChatError) as e:
                 raise refuse(self._sentence(e, lang, model)) from None
             started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
+            choices = Choices.of(model, temperature, max_tokens, system_prompt, top_p, quality,
+                                 history_images, thinking)
             try:  # the request is on its way while the page shows the question
                 if isinstance(started, Started):
                     await started.out()
                 yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
                                                             submit_btn=False, stop_btn=True)
-                async for shown, stats in self._answer(new_history, built, model, lang, started,
+                async for shown, stats in self._answer(new_history, built, choices, lang, started,
                                                        _session(request)):
                     # The input stays empty and locked. Not gr.skip(): Gradio takes that for a
                     # property update and rebuilds the textbox and its config every time (~1.5 ms).
@@ -146,8 +150,10 @@ class Chat:
                 yield answer.history, ""
                 return
             started = self._start(built, model, temperature, max_tokens, top_p, thinking, api_key)
+            choices = Choices.of(model, temperature, max_tokens, system_prompt, top_p, quality,
+                                 history_images, thinking)
             try:
-                async for update in self._answer(history, built, model, lang, started,
+                async for update in self._answer(history, built, choices, lang, started,
                                                  _session(request)):
                     yield update
             finally:
@@ -205,8 +211,8 @@ class Chat:
         if (signal := self._stops.get(_session(request) or "")) is not None:
             signal.set()
 
-    async def _answer(self, history: list[dict[str, Any]], built: Built, model: str, lang: str,
-                      events: Started | ChatError, session: str | None,
+    async def _answer(self, history: list[dict[str, Any]], built: Built, choices: Choices,
+                      lang: str, events: Started | ChatError, session: str | None,
                       ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         """Stream the answer into the conversation; faults end as a notice, never a traceback."""
         stop, deadline = asyncio.Event(), asyncio.Event()
@@ -218,19 +224,29 @@ class Chat:
 
         timer = asyncio.get_running_loop().call_later(self.settings.max_answer_seconds, time_is_up)
         try:
-            async for update in self._fold(history, built, model, lang, events, stop, deadline):
+            async for update in self._fold(history, built, choices, lang, events, stop, deadline):
                 yield update
         finally:
             timer.cancel()
             if session and self._stops.get(session) is stop:
                 del self._stops[session]
 
-    async def _fold(self, history: list[dict[str, Any]], built: Built, model: str, lang: str,
+    async def _fold(self, history: list[dict[str, Any]], built: Built, choices: Choices, lang: str,
                     events: Started | ChatError, stop: asyncio.Event, deadline: asyncio.Event,
                     ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        model = choices.model
+        asked_at = now_iso()
+        error: str | None = None
         answer = Answer.start(history)
         if built.images or built.omitted:
             answer.history.append(seen_message(built, lang))
+        # Which model answers, with which choices: above the answer as it streams, its figures
+        # filled in when it ends (only when a request went out).
+        noted = len(answer.history) if isinstance(events, Started) else None
+        if noted is not None:
+            answer.history.append(provenance_message(
+                AnswerRecord(self._sent(choices).model, self._sent(choices), at=asked_at),
+                self.defaults, lang))
         stats = ""
         try:
             if isinstance(events, ChatError):
@@ -260,11 +276,38 @@ class Chat:
                 answer.notice(say(lang, "no_choices"))
             stats = self._stats(answer, lang)
         except (ChatError, ImageError) as e:
+            error = e.key
             self._notice(answer, e, lang, model)
         except Exception:  # a bug of ours: keep the conversation, log the details
             log.exception("unexpected error while answering")
+            error = "unknown"
             answer.notice(say(lang, "unknown"))
+        if noted is not None:
+            answer.history[noted] = provenance_message(
+                self._record(answer, choices, asked_at, error), self.defaults, lang)
         yield answer.history, stats
+
+    def _sent(self, choices: Choices) -> Choices:
+        """The choices as the request carried them (model named, numbers clamped to the model)."""
+        model = choices.model or self.settings.default_model
+        profile = self.profile(model)
+        thinking = choices.thinking if profile.thinking == "optional" else profile.thinking == "always"
+        return choices.with_(
+            model=model, temperature=profile.clamp_temperature(float(choices.temperature)),
+            max_tokens=profile.clamp_max_tokens(int(choices.max_tokens), self.settings.max_tokens_limit),
+            top_p=float(choices.top_p), thinking=thinking)
+
+    def _record(self, answer: Answer, choices: Choices, asked_at: str,
+                error: str | None) -> AnswerRecord:
+        sent = self._sent(choices)
+        ttft, _, total = answer.timings()
+        usage = answer.usage
+        return AnswerRecord(
+            model=sent.model, choices=sent,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            first_token_s=round(ttft, 2) if answer.first_token is not None else None,
+            total_s=round(total, 2), finish=answer.finish, error=error, at=asked_at)
 
     async def _draw_boxes(self, answer: Answer, built: Built, lang: str) -> None:
         """Show the answer's grounding boxes on the image they refer to."""
@@ -362,9 +405,9 @@ class Chat:
         try:
             values = (model, temperature, max_tokens, system_prompt, top_p, quality, history_images,
                       thinking)
-            js.write_text(to_json(history, dict(zip(SETTING_NAMES, values, strict=True))), "utf-8")
+            js.write_text(to_json(history, dict(zip(Choices.names(), values, strict=True))), "utf-8")
         except ExportError as e:
-            raise refuse(str(e)) from None
+            raise refuse(say(request_language(request), e.key, e.params)) from None
         md.write_text(to_markdown(history), "utf-8")
         return gr.File(value=[str(md), str(js)], visible=True)
 
@@ -375,10 +418,10 @@ class Chat:
             history, saved = from_file(path, Path(get_upload_folder()))
         except ExportError as e:
             lang = request_language(request)
-            raise refuse(say(lang, e.key, e.params) if e.key in _SENTENCES else str(e)) from None
-        return [history, *(self._checked_setting(name, saved.get(name)) for name in SETTING_NAMES)]
+            raise refuse(say(lang, e.key, e.params)) from None
+        return [history, *(self.checked_setting(name, saved.get(name)) for name in Choices.names())]
 
-    def _checked_setting(self, name: str, value: Any) -> Any:
+    def checked_setting(self, name: str, value: Any) -> Any:
         """A setting from an imported file, if it is one the page can show; else unchanged."""
         s = self.settings
         checks = {"model": lambda v: isinstance(v, str) and (v in s.models or (
@@ -398,7 +441,8 @@ class Chat:
         """The last question as a runnable Python snippet and curl command (key left out)."""
         lang = request_language(request)
         try:
-            built = self._build(for_retry(history), model, system_prompt, quality, history_images)
+            built = self._build(up_to_last_question(history), model, system_prompt, quality,
+                                history_images)
         except (ImageError, ChatError) as e:
             raise refuse(self._sentence(e, lang, model)) from None
         call = self._request(built, model, temperature, max_tokens, top_p, thinking)

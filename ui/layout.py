@@ -13,6 +13,7 @@ import gradio as gr
 from gradio.data_classes import GradioModel, GradioRootModel
 from starlette.middleware import Middleware
 
+from ui.choices import Choices
 from ui.config import Settings
 from ui.conversation import for_retry, pop_last_turn
 from ui.handlers import Chat, refuse, request_language
@@ -156,7 +157,10 @@ KEY_KEEP_JS = """(key, remember) => {
 }"""
 
 # The settings as the saved dict {"0": model, "1": temperature, ...}; restore() reads it back.
-REMEMBER_JS = "(...values) => Object.fromEntries(values.map((v, i) => [String(i), v]))"
+# The choices as the saved dict {"model": ..., "temperature": ...}; restore() reads it back (and
+# the {"0": model, "1": temperature, ...} that earlier versions saved).
+_NAMES = json.dumps(Choices.names())
+REMEMBER_JS = f"(...values) => Object.fromEntries(values.map((v, i) => [{_NAMES}[i], v]))"
 
 
 def _schema_once(component: gr.components.Component) -> None:
@@ -292,7 +296,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
         ).success(submit, asking, answer_to, **fast)
         unlock_after(example_answer)
 
-        retried = chatbot.retry(checked(for_retry, [chatbot], roots), chatbot, chatbot,
+        def retry_history(history: list[dict[str, Any]], request: gr.Request) -> list[dict[str, Any]]:
+            return for_retry(history, request_language(request))
+
+        retried = chatbot.retry(checked(retry_history, [chatbot], roots), chatbot, chatbot,
                                 preprocess=False, queue=False, **private).then(
             lambda: gr.MultimodalTextbox(interactive=False, submit_btn=False, stop_btn=True),
             None, chat_input, queue=False, **private,
@@ -338,7 +345,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         def restore(saved: dict[str, Any] | None, request: gr.Request):
             saved = saved if isinstance(saved, dict) else {}
-            values = [saved.get(str(i), gr.skip()) for i in range(len(remembered))]
+            values = []
+            for i, name in enumerate(Choices.names()):
+                key = name if name in saved else str(i)  # by name, or by position (older versions)
+                values.append(chat.checked_setting(name, saved[key]) if key in saved else gr.skip())
             return [*values, gr.Chatbot(examples=_examples(request_language(request)))]
 
         demo.load(restore, prefs, [*remembered, chatbot], queue=False, **private)
