@@ -683,3 +683,70 @@ def test_browser_paste_image_share_off_and_limits_follow_the_model(app: AppProce
         expect(tokens).to_have_value("1024")
     finally:
         page.close()
+
+
+def test_each_answer_names_its_model_through_retry_and_both_downloads(app: AppProcess,
+                                                                      module_fake: FakeOpenAI,
+                                                                      browser, tmp_path):
+    """Two questions with two models and temperatures, then Retry with a third model: the page
+    names the right model beside each answer, both answers to the retried question stay
+    visible, and the Markdown and JSON downloads name model, temperature and tokens per answer."""
+    import json
+    import urllib.request
+
+    from playwright.sync_api import expect
+
+    module_fake.script(Reply(text="Answer one.", tokens=5), Reply(text="Answer two.", tokens=6),
+                       Reply(text="Answer three.", tokens=7))
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+
+    def choose(model: str, temperature: str) -> None:
+        page.locator("#model input").click()
+        page.get_by_role("option", name=model, exact=True).click()
+        box = page.get_by_label("number input for Temperature")
+        box.fill(temperature)
+        box.press("Enter")
+
+    try:
+        box = open_chat(page, app.url)
+        choose("GLM-4V-Plus", "0.7")
+        ask(page, "First question?")
+        expect(page.locator("#chat")).to_contain_text("Answer one.", timeout=15_000)
+        expect(box).to_be_editable(timeout=10_000)
+        choose("GLM-4V", "0.2")
+        ask(page, "Second question?")
+        expect(page.locator("#chat")).to_contain_text("Answer two.", timeout=15_000)
+        expect(box).to_be_editable(timeout=10_000)
+        choose("glm-4v-flash", "0.2")
+        page.locator("#chat button[aria-label='Retry']").last.click()
+        expect(page.locator("#chat")).to_contain_text("Answer three.", timeout=15_000)
+        expect(box).to_be_editable(timeout=10_000)
+
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("🏷️ GLM-4V-Plus")
+        expect(chat).to_contain_text("🏷️ GLM-4V · temperature 0.2")
+        expect(chat).to_contain_text("🏷️ glm-4v-flash · temperature 0.2")
+        expect(chat).to_contain_text("Earlier answer, by GLM-4V")  # the retried answer stays
+        page.screenshot(path=str(tmp_path / "provenance.png"))
+        assert [r.json["model"] for r in module_fake.requests] == ["GLM-4V-Plus", "GLM-4V",
+                                                                  "glm-4v-flash"]
+
+        page.locator("#tools").click()
+        page.locator("#export").click()
+        expect(page.locator("#downloads")).to_contain_text(".json", timeout=10_000)
+        links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.href)")
+        texts = {}
+        for suffix in (".md", ".json"):
+            with urllib.request.urlopen(next(u for u in links if u.endswith(suffix))) as response:
+                texts[suffix] = response.read().decode()
+    finally:
+        page.close()
+
+    records = [m["record"] for m in json.loads(texts[".json"])["messages"] if "record" in m]
+    assert [(r["model"], r["choices"]["temperature"], r["completion_tokens"]) for r in records] == \
+        [("GLM-4V-Plus", 0.7, 5), ("GLM-4V", 0.2, 6), ("glm-4v-flash", 0.2, 7)]
+    markdown = texts[".md"]
+    for model, answer, tokens in (("GLM-4V-Plus", "Answer one.", 5), ("GLM-4V", "Answer two.", 6),
+                                  ("glm-4v-flash", "Answer three.", 7)):
+        assert f"🏷️ {model}" in markdown and answer in markdown and f"+ {tokens} tokens" in markdown
+    assert "temperature 0.2" in markdown
