@@ -58,7 +58,7 @@ def test_typing_and_adjusting_settings_send_nothing_to_the_server(app: AppProces
         uploads = [u for u in calls if "/gradio_api/upload" in u]
         assert len(uploads) == 1
         calls.clear()
-        prompt = page.get_by_label("System prompt")
+        prompt = page.get_by_role("textbox", name="System prompt")
         prompt.press_sequentially("Be brief.")
         temperature = page.get_by_label("number input for Temperature")
         temperature.fill("0.3")
@@ -150,7 +150,7 @@ def test_after_an_answer_the_next_question_can_simply_be_typed(app: AppProcess,
         module_fake.script(Reply(text="A slower answer", ttft=1.5))
         page.keyboard.press("Enter")
         expect(page.locator("#chat-input button.stop-button")).to_be_visible(timeout=10_000)
-        prompt = page.get_by_label("System prompt")
+        prompt = page.get_by_role("textbox", name="System prompt")
         prompt.click()
         expect(box).to_be_editable(timeout=10_000)
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -455,7 +455,7 @@ def test_settings_survive_a_reload(app: AppProcess, browser):
     page = context.new_page()
     try:
         page.goto(app.url)
-        prompt = page.get_by_label("System prompt")
+        prompt = page.get_by_role("textbox", name="System prompt")
         expect(prompt).to_be_visible(timeout=30_000)
         stored = ("() => Object.entries(localStorage)"
                   ".find(([k]) => k.includes('glm-vision-chat-settings'))?.[1] ?? null")
@@ -468,7 +468,7 @@ def test_settings_survive_a_reload(app: AppProcess, browser):
         temperature.press("Enter")
         page.wait_for_function(f"(before) => ({stored})() !== before", arg=before)
         page.reload()
-        expect(page.get_by_label("System prompt")).to_have_value("Answer like a pirate.",
+        expect(page.get_by_role("textbox", name="System prompt")).to_have_value("Answer like a pirate.",
                                                                  timeout=30_000)
         expect(page.get_by_label("number input for Temperature")).to_have_value("0.3")
     finally:

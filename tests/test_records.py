@@ -3,16 +3,38 @@ carries it into the Markdown and JSON exports and back in through an import."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fake_openai import FakeOpenAI, Reply
-from tests.test_chat_flow import LOOP, respond, settings_for  # noqa: F401  (LOOP: the module's loop)
+from tests.test_chat_flow import settings_for
 from ui.choices import Choices
 from ui.conversation import EARLIER_ICON, for_retry, user_message
 from ui.export import from_json, to_json, to_markdown
 from ui.handlers import Chat
 from ui.records import PROVENANCE_ICON, AnswerRecord, provenance_message, record_of
+
+LOOP = asyncio.new_event_loop()  # one loop for the module: the SDK's connection pool lives in it
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_loop():
+    yield
+    LOOP.close()
+
+
+def respond(chat: Chat, history: list[dict], *, model: str = "glm-4.5v",
+            temperature: float = 0.7) -> list[tuple[list[dict], str]]:
+    """Every (history, stats) the page would receive for one answer (Enter's or Retry's)."""
+
+    async def run() -> list[tuple[list[dict], str]]:
+        return [([dict(m) for m in shown], stats) async for shown, stats in chat.respond(
+            history, model, temperature, 512, "", 1.0, "balanced", "all", False, "", None)]
+
+    return LOOP.run_until_complete(run())
 
 
 def titles(history: list[dict]) -> list[str]:
