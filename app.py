@@ -13,9 +13,9 @@ from dotenv import find_dotenv, load_dotenv
 load_dotenv(find_dotenv(usecwd=True))  # the .env of the folder the app is started from
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from ui.client import warm_up  # noqa: E402
-from ui.config import ConfigError, Settings  # noqa: E402  (after load_dotenv on purpose)
-from ui.layout import build_demo, launch_kwargs  # noqa: E402
+from ui.endpoint import warm_up  # noqa: E402
+from ui.page.layout import build_demo, launch_kwargs  # noqa: E402
+from ui.settings import ConfigError, Settings  # noqa: E402  (after load_dotenv on purpose)
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 for noisy in ("httpx", "httpx2", "openai"):

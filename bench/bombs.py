@@ -13,7 +13,7 @@ endpoint, warms it up with one text and one small image question, then measures 
   an alpha channel): allowed, so they show how much preparation runs at once.
 - upload: the 8 bombs are only uploaded, nobody asks about them (the app prepares uploads as they
   land).
-- modes: no app; one `ui.images.prepare()` per kind of image (24 MP PNGs of each mode, a CMYK
+- modes: no app; one `ui.imaging.payload.prepare()` per kind of image (24 MP PNGs of each mode, a CMYK
   JPEG, a lossless WebP, 48 and 61 MP JPEGs), each in a fresh process, at "balanced" and "max":
   its peak memory (VmHWM over the RSS before) next to the estimate the code reserved for it.
 
@@ -218,7 +218,7 @@ _ONE = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from PIL import Image
-from ui import images
+from ui.imaging import payload as images
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):

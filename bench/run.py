@@ -52,7 +52,7 @@ from openai import AsyncOpenAI, OpenAI  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps  # noqa: E402
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, AppProcess, free_port, start_app  # noqa: E402
-from ui import images as app_images  # noqa: E402
+from ui.imaging import payload as app_images  # noqa: E402
 
 # ---- settings ---------------------------------------------------------------------------------
 
@@ -782,7 +782,7 @@ def record(res: Results, case: str, system: str, sample: Sample, tag: str) -> No
 
 
 def measure_prep(res: Results, photo: Path, shot: Path, repeats: int) -> None:
-    """ui.images.prepare (cache cleared before each call) vs the plain Pillow pipeline, interleaved."""
+    """ui.imaging.payload.prepare (cache cleared each call) vs the plain Pillow pipeline, interleaved."""
 
     def plain(path: Path) -> bytes:
         im = Image.open(path)
@@ -1177,7 +1177,8 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
         "met" if scale and SHOT_TEXT_PX * scale >= 9 else "**missed**"))
     p_app, p_plain = m("prep.photo", "app"), m("prep.photo", "plain")
     rows.append((
-        f"Preparing the 12 MP JPEG: `ui.images.prepare(path, 'balanced')`, cache cleared each time, vs "
+        f"Preparing the 12 MP JPEG: `ui.imaging.payload.prepare(path, 'balanced')`, cache cleared each time, "
+        f"vs "
         f"plain Pillow open + exif_transpose + thumbnail(2048) + JPEG q85 ({fmt(p_plain, 'ms', 0)})",
         "≤ 0.35 × plain",
         f"{fmt(p_app, 'ms', 0)} = {fmt(ratio(p_app, p_plain), 'x')}; again for the next turn (cache) "

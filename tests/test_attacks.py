@@ -22,9 +22,9 @@ import pytest
 from tests.conftest import AppProcess, make_image, start_app, stop_app
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.test_security import Page
-from ui.config import Settings
 from ui.conversation import user_message
-from ui.handlers import Chat
+from ui.page.chat import Chat
+from ui.settings import Settings
 
 CANARY = "sk-canary-ATTACK-7d1e9a3b5c2f4e6a"
 REFUSED = "This request names a file that was not uploaded to this page: attach the image again."

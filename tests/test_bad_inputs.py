@@ -26,8 +26,8 @@ from PIL import Image
 
 from tests.conftest import TEST_KEY, AppProcess, Browser, decode_image, make_image
 from tests.fake_openai import FakeOpenAI
-from ui.config import Settings
-from ui.handlers import Chat
+from ui.page.chat import Chat
+from ui.settings import Settings
 
 MB = 1024 * 1024
 LOOP = asyncio.new_event_loop()

@@ -18,8 +18,8 @@ from PIL import Image, ImageFile
 
 from tests.conftest import TEST_KEY, start_app, stop_app
 from tests.fake_openai import FakeOpenAI
-from ui import images
-from ui.images import ImageError, prepare
+from ui.imaging import payload as images
+from ui.imaging.payload import ImageError, prepare
 
 MP100 = (10_000, 10_000)  # exactly 100 megapixels: not over the plain pixel cap
 

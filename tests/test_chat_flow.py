@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import TEST_KEY, decode_image, make_image
 from tests.fake_openai import FakeOpenAI, Reply
-from ui.config import Settings
 from ui.conversation import THINKING_TITLE, user_message
-from ui.handlers import Chat
+from ui.page.chat import Chat
+from ui.settings import Settings
 
 
 def settings_for(fake: FakeOpenAI, **overrides: Any) -> Settings:
@@ -97,7 +97,7 @@ def test_only_images_not_yet_prepared_are_prepared_off_the_event_loop(fake, tmp_
     hops = []
     real = asyncio.to_thread
     monkeypatch.setattr(asyncio, "to_thread", lambda fn, *a, **k: (
-        hops.append(fn.__name__) if fn.__name__ == "_build" else None) or real(fn, *a, **k))
+        hops.append(fn.__name__) if fn.__name__ == "build" else None) or real(fn, *a, **k))
     chat = Chat(settings_for(fake, GLM_MODELS="glm-4.5v"))
 
     respond(chat, [user_message("new ones", [str(paths[0]), str(paths[1])])])
@@ -118,12 +118,13 @@ def test_an_uploaded_image_is_prepared_before_anyone_asks(fake, tmp_path, monkey
     import httpx
 
     from tests.conftest import free_port
-    from ui import images, layout
-    from ui.layout import build_demo, launch_kwargs
+    from ui.imaging import payload as images
+    from ui.page import middleware
+    from ui.page.layout import build_demo, launch_kwargs
 
     started = []
-    real = layout.prepare_uploads
-    monkeypatch.setattr(layout, "prepare_uploads", lambda paths, quality: started.append(
+    real = middleware.prepare_uploads
+    monkeypatch.setattr(middleware, "prepare_uploads", lambda paths, quality: started.append(
         (list(paths), quality, real(paths, quality))))
     settings = settings_for(fake, GLM_IMAGE_QUALITY="fast")
     demo = build_demo(settings)
@@ -313,7 +314,7 @@ def test_the_page_gets_each_update_already_in_the_form_its_components_read(fake,
     from gradio.components.chatbot import ChatbotDataMessages
 
     from tests.conftest import Browser
-    from ui.layout import build_demo
+    from ui.page.layout import build_demo
 
     fake.script(Reply(tokens=120, tps=1000))
     demo = build_demo(settings_for(fake))
@@ -384,7 +385,7 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
     """processed_here passes a component update on as Gradio would: a value only if it has one."""
     import gradio as gr
 
-    from ui.layout import processed_here
+    from ui.page.layout import processed_here
     from ui.paths import Roots
 
     box = gr.MultimodalTextbox(render=False)
@@ -404,7 +405,7 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
 def test_an_upload_reaches_gradio_in_megabyte_pieces_and_a_disconnect_after_its_data():
     """The upload route gets the body in UPLOAD_PIECE pieces (not 64 KB reads), all of it, in
     order; a client that goes away mid-piece is seen after the data that came before."""
-    from ui.layout import UPLOAD_PIECE, _in_pieces
+    from ui.page.middleware import UPLOAD_PIECE, _in_pieces
 
     read = 65536
 

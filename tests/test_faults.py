@@ -18,11 +18,11 @@ from gradio_client.exceptions import AppError
 
 from tests.conftest import TEST_KEY, AppProcess, Browser, make_image, start_app, stop_app
 from tests.fake_openai import FakeOpenAI, Reply, closed_port_url
-from ui.client import ChatRequest, Endpoint, Retrying, TextDelta, stream_chat
-from ui.config import Settings
 from ui.conversation import for_retry, user_message
+from ui.endpoint import ChatRequest, Endpoint, Retrying, TextDelta, stream_chat
 from ui.errors import EndpointError
-from ui.handlers import Chat
+from ui.page.chat import Chat
+from ui.settings import Settings
 
 WORDS = "one two three four"  # mid-stream faults cut after half: "one two " stays visible
 PARTIAL = "one two "

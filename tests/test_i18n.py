@@ -155,9 +155,9 @@ def uses() -> dict[str, tuple[Use, ...]]:
 
 
 def _note_keys() -> set[str]:
-    """f"note_{k}": the notes ui/images.py gives a PreparedImage, and the stand-in for none."""
+    """f"note_{k}": the notes ui/imaging/payload.py gives a PreparedImage, and the stand-in for none."""
     found: list[ast.expr] = []
-    for node in ast.walk(modules()["images.py"]):  # notes = [...]; notes.append("..."); notes_ = (...)
+    for node in ast.walk(modules()["imaging/payload.py"]):  # notes = [...], .append, notes_
         if isinstance(node, ast.Assign) and any("notes" in _name(t) for t in node.targets):
             found.append(node.value)
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
@@ -190,7 +190,7 @@ def _endpoint_keys() -> set[str]:
 
 def _example_keys() -> set[str]:
     """layout._examples: the sentence of each example, from its (image, key) pairs."""
-    [examples] = [d for d in modules()["layout.py"].body
+    [examples] = [d for d in modules()["page/layout.py"].body
                   if isinstance(d, ast.FunctionDef) and d.name == "_examples"]
     keys = {pair.elts[1].value for node in ast.walk(examples) if isinstance(node, ast.Assign)
             for pair in getattr(node.value, "elts", []) if isinstance(pair, ast.Tuple)
@@ -201,8 +201,8 @@ def _example_keys() -> set[str]:
 
 def _choice_value_keys() -> set[str]:
     """records._phrase: f"choice_{name}_{value}" for the two choices that are one of a few words."""
-    from ui.handlers import HISTORY_POLICIES
-    from ui.images import QUALITY
+    from ui.imaging.payload import QUALITY
+    from ui.page.chat import HISTORY_POLICIES
 
     return {*(f"choice_quality_{q}" for q in QUALITY),
             *(f"choice_history_images_{h}" for h in HISTORY_POLICIES)}
@@ -219,7 +219,7 @@ def _choice_keys() -> set[str]:
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("conversation.py", "f'note_{k}'"): _note_keys,
     ("errors.py", "key"): _endpoint_keys,
-    ("layout.py", "key"): _example_keys,
+    ("page/layout.py", "key"): _example_keys,
     ("records.py", "f'choice_{name}_{value}'"): _choice_value_keys,
     ("records.py", "f'choice_{name}'"): _choice_keys,
 }

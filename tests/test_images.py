@@ -1,4 +1,4 @@
-"""Tests for ui/images.py: every image is made in code, in pytest's tmp_path."""
+"""Tests for ui/imaging/payload.py: every image is made in code, in pytest's tmp_path."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageFile, ImageOps
 
-from ui import images
 from ui.errors import InputError
-from ui.images import ImageError, PreparedImage, prepare
+from ui.imaging import payload as images
+from ui.imaging.payload import ImageError, PreparedImage, prepare
 
 MB = 1024 * 1024
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)

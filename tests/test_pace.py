@@ -10,8 +10,8 @@ import pytest
 from tests.fake_openai import Reply
 from tests.test_chat_flow import settings_for
 from ui.conversation import user_message
-from ui.handlers import Chat
 from ui.pace import YIELD_EVERY, Pace, paced
+from ui.page.chat import Chat
 
 HANG_GUARD = 30  # seconds; what is tested happens in well under one
 

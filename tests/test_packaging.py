@@ -69,9 +69,9 @@ def test_app_imports_like_spaces_and_its_demo_launches(monkeypatch):
 
 def test_the_page_is_built_without_importing_the_endpoint_sdk():
     """The openai SDK costs ~0.2 s to import: app.py loads it after the page is served."""
-    code = ("import sys; from ui.config import Settings; from ui.layout import build_demo; "
+    code = ("import sys; from ui.settings import Settings; from ui.page.layout import build_demo; "
             "build_demo(Settings.from_env()); assert 'openai' not in sys.modules; "
-            "from ui.client import warm_up; warm_up(); assert 'openai' in sys.modules")
+            "from ui.endpoint import warm_up; warm_up(); assert 'openai' in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "OPENAI_API_KEY": "x"}, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -81,8 +81,8 @@ def test_each_new_session_gets_the_import_buttons_schema_unchanged(monkeypatch):
     """The import button's schema is computed once, not per session: the page config is the same."""
     from gradio.state_holder import SessionState
 
-    from ui.config import Settings
-    from ui.layout import build_demo
+    from ui.page.layout import build_demo
+    from ui.settings import Settings
 
     monkeypatch.setenv("OPENAI_API_KEY", "x")
     demo = build_demo(Settings.from_env())
@@ -96,7 +96,7 @@ def test_each_new_session_gets_the_import_buttons_schema_unchanged(monkeypatch):
 
 @pytest.mark.parametrize("preset", ["zhipu", "zai", "openai", "ollama", "vllm", "lmstudio"])
 def test_presets_set_url_models_and_key_need(preset):
-    from ui.config import PRESETS, Settings
+    from ui.settings import PRESETS, Settings
 
     settings = Settings.from_env({"GLM_PRESET": preset})
     assert settings.base_url == PRESETS[preset].base_url
@@ -107,8 +107,8 @@ def test_presets_set_url_models_and_key_need(preset):
 
 
 def test_uploads_are_deleted_on_schedule_and_the_chat_has_no_share_button():
-    from ui.config import Settings
-    from ui.layout import build_demo
+    from ui.page.layout import build_demo
+    from ui.settings import Settings
 
     demo = build_demo(Settings.from_env({"GLM_FILE_TTL": "120"}))
     assert demo.delete_cache == (120, 120)  # Gradio deletes files older than 120 s, every 120 s

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ui.config import ConfigError, Secret, Settings
 from ui.profiles import PERMISSIVE, parse_overrides, profile_for
+from ui.settings import ConfigError, Secret, Settings
 
 
 @pytest.mark.parametrize("name", ["GLM-4V-Plus", "glm-4v-plus", "zhipu/GLM-4V-PLUS"])

@@ -14,7 +14,7 @@ from tests.test_chat_flow import settings_for
 from ui.choices import Choices
 from ui.conversation import EARLIER_ICON, for_retry, user_message
 from ui.export import from_json, to_json, to_markdown
-from ui.handlers import Chat
+from ui.page.chat import Chat
 from ui.records import PROVENANCE_ICON, AnswerRecord, provenance_message, record_of
 
 LOOP = asyncio.new_event_loop()  # one loop for the module: the SDK's connection pool lives in it

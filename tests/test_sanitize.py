@@ -163,8 +163,8 @@ def test_pathological_answers_still_come_out_safe(text):
 
 def test_the_delimiters_are_the_chatbots():
     """sanitize() must take out exactly the maths the Chatbot takes out."""
-    from ui.config import Settings
-    from ui.layout import build_demo
+    from ui.page.layout import build_demo
+    from ui.settings import Settings
 
     demo = build_demo(Settings.from_env({"OPENAI_API_KEY": "sk-test-key-123456789"}))
     [chatbot] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat"]
@@ -178,8 +178,8 @@ ANSWER = "Because `position:fixed` is relative to the viewport: <b>always</b>.\n
 
 
 def test_the_model_reads_the_conversation_as_it_was_written():
-    from ui.client import TextDelta
     from ui.conversation import Answer, user_message
+    from ui.endpoint import TextDelta
     from ui.messages import build_messages
     from ui.profiles import profile_for
 
@@ -203,8 +203,8 @@ def test_undo_puts_the_question_back_as_it_was_typed():
 
 
 def test_thinking_and_notices_are_shown_as_text():
-    from ui.client import ReasoningDelta
     from ui.conversation import Answer
+    from ui.endpoint import ReasoningDelta
 
     answer = Answer.start([])
     answer.apply(ReasoningDelta("<img src=http://evil.example/t.png>"))

@@ -23,10 +23,10 @@ from gradio_client import Client
 
 from tests.conftest import ROOT, AppProcess, decode_image, make_image, start_app, stop_app
 from tests.fake_openai import FakeOpenAI, Reply
-from ui.client import ChatRequest, describe
-from ui.config import Settings
 from ui.conversation import user_message
-from ui.handlers import Chat
+from ui.endpoint import ChatRequest, describe
+from ui.page.chat import Chat
+from ui.settings import Settings
 
 CANARY = "sk-canary-7d1e9a3b5c2f4e6a8b0c"  # the server's key: must never leave the server
 WORDS = "one two three four"

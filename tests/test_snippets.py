@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 from tests.conftest import IN_CI, TEST_KEY
 from tests.fake_openai import FakeOpenAI
 from tests.test_export import GLM45, QUESTION_2, conversation
-from ui.client import ChatRequest, stream_chat
+from ui.endpoint import ChatRequest, stream_chat
 from ui.messages import build_messages
 from ui.snippets import to_curl, to_python
 
@@ -30,7 +30,7 @@ def original_request(tmp_path: Path, **options: Any) -> ChatRequest:
 
 
 def send_through_app(fake: FakeOpenAI, request: ChatRequest) -> dict[str, Any]:
-    """The request as the app sends it (ui.client.stream_chat), as the fake received it."""
+    """The request as the app sends it (ui.endpoint.stream_chat), as the fake received it."""
     async def run() -> None:
         client = AsyncOpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
         async for _ in stream_chat(client, request, retries=0):

@@ -21,7 +21,7 @@ class Choices:
     top_p: float = 1.0
     quality: str = "balanced"
     history_images: str = "all"
-    thinking: bool = True
+    thinking: bool | None = True  # None: not sent, the endpoint's default
 
     @classmethod
     def of(cls, *values: Any) -> Choices:

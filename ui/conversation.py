@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ui.client import Event, Finish, ReasoningDelta, Retrying, TextDelta, Usage
+from ui.endpoint import Event, Finish, ReasoningDelta, Retrying, TextDelta, Usage
 from ui.i18n import say
-from ui.images import PreparedImage
+from ui.imaging.payload import PreparedImage
 from ui.markup import Box, render_boxes, split_think
 from ui.messages import Built, is_ui_only, parts_of
 from ui.records import PROVENANCE_ICON, records_after

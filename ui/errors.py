@@ -6,7 +6,7 @@
     │   │ empty, too_many_images, base64_not_accepted, bad_link, question_too_long,
     │   │ system_too_long, model_not_allowed, visitor_busy, api_bad_images, api_not_text,
     │   │ api_bad_number
-    │   ├── ImageError        (ui/images.py) a file that cannot be sent: image_*
+    │   ├── ImageError        (ui/imaging/payload.py) a file that cannot be sent: image_*
     │   └── FileRefused       (ui/paths.py) a request names a file this app did not store: file_refused
     ├── ExportError           (ui/export.py) an export or import that cannot be done:
     │     export_too_large, import_*
@@ -17,10 +17,10 @@
               rate_limited*, server_error*, unknown
           transport:  connect (no response), dropped (mid-body), timeout_first, stalled
           stream:     malformed (unparseable chunk), stream_error ({"error": …} frame)
-          * retried before the first token (ui/client.py); everything else goes to the user at once
+          * retried before the first token (ui/endpoint/); everything else goes to the user at once
 
 A finish_reason other than `stop` is not an error (the answer arrived) but still gets a sentence:
-see FINISH_KEYS. Only ui/handlers.py turns these into text for people; str() of an ImageError or
+see FINISH_KEYS. Only ui/page/chat.py turns these into text for people; str() of an ImageError or
 ExportError is its English sentence (for logs), of the others the key and params.
 """
 

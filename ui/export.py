@@ -8,7 +8,7 @@
     from_file(path, upload_dir)       the same for an uploaded file, size checked before reading
 
 No export ever holds the API key: settings lose every secret-looking field on the way out and in.
-Imported files are untrusted: names are checked and replaced, bytes must be an image (ui.images),
+Imported files are untrusted: names are checked and replaced, bytes must be an image (ui.imaging.payload),
 sizes and counts are capped, and a refused import leaves nothing behind. Their texts and titles
 are sanitized (ui/sanitize.py) like everything the chat shows; exports hold them as written.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 from ui.errors import ChatError
 from ui.i18n import say
-from ui.images import ImageError, prepare
+from ui.imaging.payload import ImageError, prepare
 from ui.messages import is_ui_only, parts_of
 from ui.records import record_of
 from ui.sanitize import restore, sanitize
@@ -101,7 +101,7 @@ def to_markdown(history: Sequence[dict[str, Any]]) -> str:
 
 
 def _image_note(path: str) -> str:
-    """`*[image: cat.jpg, 1024×768]*`; the size comes from ui.images (usually cached)."""
+    """`*[image: cat.jpg, 1024×768]*`; the size comes from ui.imaging.payload (usually cached)."""
     name = _md_escape(os.path.basename(path))
     try:
         w, h = prepare(path).original_size

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
-# The Chatbot's latex_delimiters (ui/layout.py), in its order: Gradio takes these spans out first.
+# The Chatbot's latex_delimiters (ui/page/layout.py), in its order: Gradio takes these spans out first.
 LATEX_DELIMITERS: tuple[tuple[str, str], ...] = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"))
 DANGER = re.compile(r"<[A-Za-z/!?]|!\[")  # what would be a tag or an image if it were not code
 ESCAPED = re.compile(r"&(?:LT|AMP|QUOT);|src=\"/file")  # what escaping changes besides

@@ -2,7 +2,7 @@
 
 GLM-4.5V and later answer "where is X" with `<|begin_of_box|>[x1,y1,x2,y2]<|end_of_box|>`, the
 coordinates on a 0–1000 scale of the image. People should see neither marker: boxes become a
-numbered label (drawn on the image by ui/images.py), markers around plain text just disappear.
+numbered label (drawn on the image by ui/imaging/payload.py), markers around plain text just disappear.
 Everything here works on the whole text so far, so it can run on every streamed update.
 """
 

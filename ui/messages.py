@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ui.errors import InputError
-from ui.images import ImageError, PreparedImage, prepare
+from ui.imaging.payload import ImageError, PreparedImage, prepare
 from ui.profiles import ModelProfile
 from ui.sanitize import restore
 

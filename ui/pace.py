@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
 YIELD_EVERY = 0.04  # seconds between screen updates while streaming: smooth, and cheap on the server
@@ -56,7 +56,7 @@ class Pace:
 
 
 async def paced(events: AsyncIterator[E], pace: Pace, stop: asyncio.Event | None = None,
-                ) -> AsyncIterator[E | None]:
+                ) -> AsyncGenerator[E | None, None]:
     """The events as they arrive, until `stop` is set (then the stream ends at once, even
     mid-wait), plus one None whenever an update `pace` holds back comes due before the next event
     arrives: the last words before the endpoint pauses are shown, not kept until it goes on.

@@ -102,7 +102,8 @@ def _phrase(name: str, value: Any, lang: str) -> str:
     if name == "system_prompt":
         return say(lang, "choice_system_prompt_set") if value else say(lang, "choice_system_prompt_none")
     if name == "thinking":
-        return say(lang, "choice_thinking_on" if value else "choice_thinking_off")
+        return say(lang, "choice_thinking_on" if value else "choice_thinking_off") \
+            if value is not None else say(lang, "choice_thinking_default")
     if name in ("quality", "history_images"):
         return say(lang, f"choice_{name}_{value}")
     if isinstance(value, float):

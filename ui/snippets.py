@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ui.client import ChatRequest
+from ui.endpoint import ChatRequest
 
 
 class _Name(str):

@@ -1,55 +1,32 @@
-"""The page: components and how their events are wired. Handlers live in ui/handlers.py."""
+"""The page: components and how their events are wired. Handlers live in ui/page/chat.py."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import gradio as gr
-from gradio.data_classes import GradioModel, GradioRootModel
 from starlette.middleware import Middleware
 
 from ui.choices import Choices
-from ui.config import Settings
 from ui.conversation import for_retry, pop_last_turn
-from ui.handlers import Chat, refuse, request_language
-from ui.headers import SecurityHeaders
 from ui.i18n import LABELS, say
-from ui.images import prepare_uploads
-from ui.paths import ASSETS, FileRefused, Roots
-
-UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
-
-CSS = """
-.stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
-.notice { border-left: 3px solid var(--color-accent); padding-left: .75em; }
-/* Gradio gives every image in the chat a Share button (it ignores `buttons`), which would upload the
-   image to Hugging Face. Its label follows the browser's language, so it is found by its icon too,
-   the only one in a message's buttons drawn with svg#icon. */
-#chat button[aria-label="Share"], #chat button[title="Share"],
-#chat .message-buttons button:has(svg#icon) { display: none !important; }
-/* Tables in messages keep their words whole (Gradio broke them anywhere: "qua|rter" on a phone);
-   one wider than its bubble scrolls sideways, and on phones cells are padded less, so most fit. */
-#chat .message .md:has(> table) { display: block; max-width: 100%; overflow-x: auto; }
-#chat .message :is(th, td) { word-break: normal; overflow-wrap: normal; }
-@media (max-width: 480px) { #chat .message :is(th, td) { padding: var(--spacing-sm) var(--spacing-md); } }
-/* An answer on its way that has not started yet (Stop is shown, the question is the last message):
-   three pulsing dots where the answer will appear, in the answer's bubble shape. */
-body:has(#chat-input button.stop-button)
-  #chat .message-wrap:has(> .message-row.user-row:nth-last-child(2))::after {
-  content: "• • •" / ""; display: block; width: fit-content; margin: 20px 20px 10px; padding: 2px 14px;
-  border: 1px solid var(--border-color-primary); border-radius: 6px 6px 6px 0;
-  background: var(--background-fill-secondary); color: var(--body-text-color-subdued);
-  font-size: var(--text-lg); animation: var(--waiting-motion, waiting 1.2s ease-in-out infinite);
-}
-@keyframes waiting { 50% { opacity: .4; } }
-/* Still for visitors who ask for less motion (on #chat: Gradio scopes @media rules to its container) */
-@media (prefers-reduced-motion: reduce) { #chat { --waiting-motion: none; } }
-"""
+from ui.page.chat import Chat, refuse, request_language
+from ui.page.edge import checked, processed_here
+from ui.page.headers import SecurityHeaders
+from ui.page.middleware import AskDefaults, PrepareOnUpload
+from ui.page.scripts import (
+    CSS,
+    ENTER_JS,
+    KEY_KEEP_JS,
+    KEY_RESTORE_JS,
+    OVER_LIMIT_JS,
+    REFOCUS_JS,
+    REMEMBER_JS,
+)
+from ui.paths import ASSETS, FileRefused
+from ui.settings import Settings
 
 
 def _examples(lang: str = "en") -> Any:
@@ -58,109 +35,6 @@ def _examples(lang: str = "en") -> Any:
              ("diagram.png", "example_diagram"), ("scene.jpg", "example_scene")]
     return [{"text": say(lang, key), "files": [str(ASSETS / name)], "display_text": say(lang, key)}
             for name, key in items if (ASSETS / name).exists()]
-
-
-def _value_in(component: gr.components.Component, payload: Any) -> Any:
-    model = getattr(component, "data_model", None)
-    if model is not None and payload is not None:
-        payload = model.model_validate(payload)
-    return component.preprocess(payload)
-
-
-def _checked_values(roots: Roots, inputs: Sequence[gr.components.Component],
-                    args: Sequence[Any]) -> list[Any]:
-    """An event's input payloads, as the browser or a script sent them, checked for files this
-    app did not store (ui/paths.py), then preprocessed by the components' own code. The check
-    comes first: Gradio's Chatbot preprocessing copies a file named by a "component" item."""
-    try:
-        roots.check(list(args[:len(inputs)]))
-    except FileRefused:
-        request = next((a for a in args[len(inputs):] if isinstance(a, gr.Request)), None)
-        raise refuse(say(request_language(request), "file_refused")) from None
-    return [_value_in(c, v) for c, v in zip(inputs, args, strict=False)]
-
-
-def checked(fn: Callable[..., Any], inputs: Sequence[gr.components.Component],
-            roots: Roots) -> Callable[..., Any]:
-    """`fn` for an event with preprocess=False whose inputs may name files: see _checked_values.
-    Every event that takes the chat, the input box or an upload goes through this or
-    processed_here, so no path a visitor made up is opened, copied or served."""
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def wrapper_async(*args: Any) -> Any:
-            return await fn(*_checked_values(roots, inputs, args), *args[len(inputs):])
-        return wrapper_async
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> Any:
-        return fn(*_checked_values(roots, inputs, args), *args[len(inputs):])
-    return wrapper
-
-
-def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.components.Component],
-                   outputs: Sequence[gr.components.Component],
-                   roots: Roots) -> Callable[..., AsyncIterator[Any]]:
-    """`fn` for an event with preprocess=False and postprocess=False: its inputs are checked and
-    preprocessed (_checked_values) and its outputs postprocessed here, in the event loop, by the
-    components' own code. Gradio would do each in a worker thread, a hop of 0.3-1 ms on two
-    cores: 11 before the question could leave for the endpoint, and 3 more on every update of a
-    streaming answer."""
-
-    def value_out(component: gr.components.Component, value: Any) -> Any:
-        if isinstance(value, gr.components.Component):  # a property update, maybe with a value
-            update = {**value.constructor_args, "__type__": "update"}
-            if "value" in update:
-                update["value"] = value_out(component, update["value"])
-            return update
-        if isinstance(value, dict) and value.get("__type__") == "update":
-            return value
-        value = component.postprocess(value)
-        return value.model_dump() if isinstance(value, GradioModel | GradioRootModel) else value
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any) -> AsyncIterator[Any]:
-        values = _checked_values(roots, inputs, args)
-        async for update in fn(*values, *args[len(inputs):]):  # then gr.Request
-            yield tuple(value_out(c, v) for c, v in zip(outputs, update, strict=True))
-
-    return wrapper
-
-
-# The input is disabled while an answer streams, which takes the keyboard focus away from it: give
-# it back once the input is enabled again, so the next question can simply be typed. Not when the
-# visitor has since clicked into another control, and not on touch screens, where focusing would
-# open the on-screen keyboard over the answer.
-REFOCUS_JS = """() => {
-  if (!matchMedia("(pointer: fine)").matches) return;
-  if (document.activeElement && document.activeElement !== document.body) return;
-  let frames = 60;
-  const refocus = () => {
-    const box = document.querySelector("#chat-input textarea");
-    if (box && !box.disabled) box.focus({preventScroll: true});
-    else if (frames-- > 0) requestAnimationFrame(refocus);
-  };
-  refocus();
-}"""
-
-# The visitor's own key: in BrowserState (stored) when remembered, else in this tab's sessionStorage.
-# Stored as {"key": ...}: BrowserState does not write an empty string over a stored one. Keys
-# saved by earlier versions are a plain string.
-KEY_RESTORE_JS = """(stored) => {
-  const tab = sessionStorage.getItem("glm-vision-chat-key-tab");
-  if (tab !== null) return [tab, false];
-  return [typeof stored === "string" ? stored : (stored && stored.key) || "", true];
-}"""
-KEY_KEEP_JS = """(key, remember) => {
-  if (remember) { sessionStorage.removeItem("glm-vision-chat-key-tab"); return {key}; }
-  sessionStorage.setItem("glm-vision-chat-key-tab", key);
-  return {key: ""};
-}"""
-
-# The settings as the saved dict {"0": model, "1": temperature, ...}; restore() reads it back.
-# The choices as the saved dict {"model": ..., "temperature": ...}; restore() reads it back (and
-# the {"0": model, "1": temperature, ...} that earlier versions saved).
-_NAMES = json.dumps(Choices.names())
-REMEMBER_JS = f"(...values) => Object.fromEntries(values.map((v, i) => [{_NAMES}[i], v]))"
 
 
 def _schema_once(component: gr.components.Component) -> None:
@@ -214,7 +88,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     curl_code = gr.Code(language="shell", label="curl", visible=False,
                                         elem_id="curl-code")
             with gr.Column(scale=1, min_width=280):
-                # Typed model names only where they may be used (ui/handlers.py _check_request).
+                # Typed model names only where they may be used (ui/page/chat.py _check_request).
                 model = gr.Dropdown(list(settings.models), value=settings.default_model,
                                     label=i18n("model"), elem_id="model",
                                     allow_custom_value=settings.allow_any_model or settings.byok)
@@ -364,151 +238,6 @@ def build_demo(settings: Settings) -> gr.Blocks:
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
-
-
-class PrepareOnUpload:
-    """ASGI middleware for Gradio's upload route: the body goes in in 1 MB pieces (_in_pieces),
-    and each file stored starts being prepared at once."""
-
-    def __init__(self, app: Any, quality: str) -> None:
-        self.app, self.quality = app, quality
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(UPLOAD):
-            return await self.app(scope, receive, send)
-        status, body = 0, bytearray()
-
-        async def send_and_watch(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and status == 200:
-                body.extend(message.get("body", b""))
-                if not message.get("more_body"):
-                    with contextlib.suppress(ValueError):
-                        paths = json.loads(body)  # the stored paths, as the client gets them
-                        if isinstance(paths, list):
-                            prepare_uploads([p for p in paths if isinstance(p, str)], self.quality)
-            await send(message)
-
-        await self.app(scope, _in_pieces(receive), send_and_watch)
-
-
-class AskDefaults:
-    """ASGI middleware: a call of /ask with fewer arguments than it has gets the rest from the
-    function's own defaults, as gradio_client does. Gradio would refuse it with a traceback in
-    the log and `error: null` for the caller; now the caller gets the sentence of what is missing
-    (an empty question, say). Only small JSON bodies of the REST route are looked at."""
-
-    LIMIT = 4 << 20  # bytes: a question of GLM_MAX_QUESTION_CHARS fits many times over
-
-    def __init__(self, app: Any, defaults: list[Any]) -> None:
-        self.app, self.defaults = app, defaults
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or \
-                not scope["path"].endswith("/call/ask"):
-            return await self.app(scope, receive, send)
-        body, more = bytearray(), True
-        while more and len(body) <= self.LIMIT:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            body.extend(message.get("body", b""))
-            more = message.get("more_body", False)
-        try:
-            request = json.loads(body) if not more else None
-        except ValueError:
-            request = None
-        data = request.get("data") if isinstance(request, dict) else None
-        if isinstance(request, dict) and isinstance(data, list) and len(data) < len(self.defaults):
-            request["data"] = [*data, *self.defaults[len(data):]]
-            body = bytearray(json.dumps(request).encode())
-        sent = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": bytes(body), "more_body": more}
-
-        await self.app(scope, replay, send)
-
-
-UPLOAD_PIECE = 1 << 20  # bytes of request body handed to Gradio's upload parser at a time
-
-
-def _in_pieces(receive: Any) -> Any:
-    """`receive` for an upload that hands the body on in pieces of UPLOAD_PIECE bytes, not in
-    the server's 64 KB reads. Gradio's upload parser hashes each piece and writes it to disk
-    from a worker thread: a 3 MB photo made ~50 thread round trips, now 4 (server CPU per
-    upload 16 → 12.5 ms)."""
-    held: dict[str, Any] | None = None  # a disconnect that came while a piece was filling
-
-    async def receive_piece() -> dict[str, Any]:
-        nonlocal held
-        if held is not None:
-            message, held = held, None
-            return message
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return message
-        parts = [message.get("body", b"")]
-        size, more = len(parts[0]), True
-        while more and size < UPLOAD_PIECE:
-            message = await receive()
-            if message["type"] != "http.request":
-                held = message  # handed on after the data that came before it
-                break
-            parts.append(message.get("body", b""))
-            size += len(parts[-1])
-            more = message.get("more_body", False)
-        return {"type": "http.request", "body": b"".join(parts), "more_body": more}
-
-    return receive_piece
-
-
-# Gradio's page refuses a file over max_file_size before uploading it, in English whatever the
-# page's language: this puts our sentence (the one Enter would give) in that toast instead.
-OVER_LIMIT_JS = """() => {
-  const templates = %s;
-  const template = (navigator.language || "en").toLowerCase().startsWith("zh") ? templates.zh : templates.en;
-  const english = /^File\\(s\\) exceed the maximum allowed size of [^:]*: "(.*)"$/;
-  const toastOf = (node) => {  // only toasts are looked into, never the streaming chat
-    const element = node.nodeType === Node.TEXT_NODE ? node.parentElement : node;
-    if (!element || !element.closest) return null;
-    return element.closest("[data-testid=toast-body]") || element.querySelector("[data-testid=toast-body]");
-  };
-  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(node => {
-    const toast = toastOf(node);
-    const walker = toast && document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
-    for (let text = walker && walker.nextNode(); text; text = walker.nextNode()) {
-      const found = text.nodeValue.trim().match(english);
-      if (found) text.nodeValue = template.replace("{name}", found[1].split('", "').join(", "));
-    }
-  }))).observe(document.body, {childList: true, subtree: true});
-}"""
-
-
-# Enter sends at once. Gradio's input submits on the Enter keypress after `await tick()`, which in
-# Chromium waits for the next frame (timers set after a key press run after the next paint). Its Send
-# button submits without that wait, so a plain Enter in the chat input presses Send instead; a
-# keydown whose default is prevented gets no keypress, so Gradio's handler does not send again.
-# Shift+Enter (a new line), an Enter that picks an IME candidate, and Enter while Send is absent
-# (Stop is shown while answering) or disabled are left to Gradio. A text question reaches the
-# endpoint ~5 ms sooner. Once a file has been attached, Gradio waits for that frame anyway when
-# it reads the input's value, so questions with images gain nothing.
-ENTER_JS = """() => {
-  document.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
-    const input = event.target instanceof HTMLTextAreaElement && event.target.closest("#chat-input");
-    const send = input && input.querySelector("button.submit-button");
-    if (!send || send.disabled) return;
-    event.preventDefault();
-    send.click();
-  }, true);
-}"""
 
 
 # /ask's arguments after the first, as its signature gives them (images default to none).
