@@ -166,9 +166,9 @@ class Answerer:
         # filled in when it ends (only when a request went out).
         noted = len(answer.history) if isinstance(events, Started) else None
         if noted is not None:
-            answer.history.append(provenance_message(
-                AnswerRecord(self._sent(choices).model, self._sent(choices), at=asked_at),
-                self.defaults, lang))
+            sent = self._sent(choices)
+            answer.history.append(provenance_message(AnswerRecord(sent.model, sent, at=asked_at),
+                                                     self.defaults, lang))
         stats = ""
         error: ChatError | None = None
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import os
 import time
@@ -28,18 +27,13 @@ from ui.conversation import (
     up_to_last_question,
     user_message,
 )
-from ui.endpoint import (
-    Started,
-)
+from ui.endpoint import Started
 from ui.errors import FINISH_KEYS, ChatError, InputError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import language, say
 from ui.imaging.payload import prepare_uploads
 from ui.settings import Settings
 from ui.snippets import to_curl, to_python
-
-log = logging.getLogger("glmchat")
-
 
 
 class Chat(Answerer):
