@@ -400,38 +400,3 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
     (unlock,), (lock,) = asyncio.run(run())
     assert unlock == {"interactive": True, "__type__": "update"}
     assert lock["value"] == {"text": "", "files": []} and lock["interactive"] is False
-
-
-def test_an_upload_reaches_gradio_in_megabyte_pieces_and_a_disconnect_after_its_data():
-    """The upload route gets the body in UPLOAD_PIECE pieces (not 64 KB reads), all of it, in
-    order; a client that goes away mid-piece is seen after the data that came before."""
-    from ui.page.middleware import UPLOAD_PIECE, _in_pieces
-
-    read = 65536
-
-    def source(messages: list[dict]):
-        it = iter(messages)
-
-        async def receive() -> dict:
-            return next(it)
-        return receive
-
-    async def drain(receive) -> list[dict]:
-        out = []
-        while not out or (out[-1]["type"] == "http.request" and out[-1]["more_body"]):
-            out.append(await receive())
-        return out
-
-    chunks = [bytes([i]) * read for i in range(50)]  # 3.2 MB in the server's reads
-    body = [{"type": "http.request", "body": c, "more_body": i < 49} for i, c in enumerate(chunks)]
-    pieces = asyncio.run(drain(_in_pieces(source(body))))
-    assert b"".join(p["body"] for p in pieces) == b"".join(chunks)
-    assert [len(p["body"]) for p in pieces] == [UPLOAD_PIECE] * 3 + [2 * read]
-    assert [p["more_body"] for p in pieces] == [True, True, True, False]
-
-    gone = [*body[:3], {"type": "http.disconnect"}]
-    assert asyncio.run(drain(_in_pieces(source(gone)))) == [
-        {"type": "http.request", "body": b"".join(chunks[:3]), "more_body": True},
-        {"type": "http.disconnect"}]
-    small = [{"type": "http.request", "body": b"tiny", "more_body": False}]
-    assert asyncio.run(drain(_in_pieces(source(small)))) == small

@@ -37,14 +37,6 @@ def _examples(lang: str = "en") -> Any:
             for name, key in items if (ASSETS / name).exists()]
 
 
-def _schema_once(component: gr.components.Component) -> None:
-    """Make a component's API schema a constant. gr.UploadButton rebuilds its pydantic JSON schema
-    (~1.5 ms) on every call, and Gradio asks three times for each new session: each page load and
-    each API call would wait for it (other components cache theirs)."""
-    schema = component.api_info()
-    setattr(component, "api_info", lambda: schema)  # noqa: B010  (shadows the method)
-
-
 def build_demo(settings: Settings) -> gr.Blocks:
     """The whole app as a gr.Blocks; `app.py` launches it."""
     chat = Chat(settings)
@@ -79,7 +71,6 @@ def build_demo(settings: Settings) -> gr.Blocks:
                         import_btn = gr.UploadButton(i18n("import"),  # type: ignore[arg-type]
                                                      file_types=[".json"],
                                                      size="sm", elem_id="import")
-                        _schema_once(import_btn)
                         code_btn = gr.Button(i18n("copy_code"), size="sm", elem_id="copy-code")
                     downloads = gr.File(label=i18n("downloads"), file_count="multiple",
                                         interactive=False, visible=False, elem_id="downloads")

@@ -1,5 +1,5 @@
-"""ASGI middleware around Gradio's routes: uploads handed on in pieces and prepared as they land,
-and /ask calls with fewer arguments than it has given its defaults."""
+"""ASGI middleware around Gradio's routes: uploads prepared as they land, and /ask calls with
+fewer arguments than it has given its defaults."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored p
 
 
 class PrepareOnUpload:
-    """ASGI middleware for Gradio's upload route: the body goes in in 1 MB pieces (_in_pieces),
-    and each file stored starts being prepared at once."""
+    """ASGI middleware for Gradio's upload route: each file stored starts being prepared at once
+    (it reads the route's JSON answer, the stored paths), so the image is ready when Enter is
+    pressed: a 12 MP photo asked about 1 s after attaching gets its first token 1.18 × sooner
+    and costs 1.49 × less server CPU at Enter (bench/internals.py upload, median of 8 pairs).
+    tests/test_chat_flow.py::test_an_uploaded_image_is_prepared_before_anyone_asks fails if
+    a Gradio upgrade changes that route."""
 
     def __init__(self, app: Any, quality: str) -> None:
         self.app, self.quality = app, quality
@@ -37,7 +41,7 @@ class PrepareOnUpload:
                             prepare_uploads([p for p in paths if isinstance(p, str)], self.quality)
             await send(message)
 
-        await self.app(scope, _in_pieces(receive), send_and_watch)
+        await self.app(scope, receive, send_and_watch)
 
 
 class AskDefaults:
@@ -80,38 +84,3 @@ class AskDefaults:
             return {"type": "http.request", "body": bytes(body), "more_body": more}
 
         await self.app(scope, replay, send)
-
-
-UPLOAD_PIECE = 1 << 20  # bytes of request body handed to Gradio's upload parser at a time
-
-
-def _in_pieces(receive: Any) -> Any:
-    """`receive` for an upload that hands the body on in pieces of UPLOAD_PIECE bytes, not in
-    the server's 64 KB reads. Gradio's upload parser hashes each piece and writes it to disk
-    from a worker thread: a 3 MB photo made ~50 thread round trips, now 4 (server CPU per
-    upload 16 → 12.5 ms)."""
-    held: dict[str, Any] | None = None  # a disconnect that came while a piece was filling
-
-    async def receive_piece() -> dict[str, Any]:
-        nonlocal held
-        if held is not None:
-            message, held = held, None
-            return message
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return message
-        parts = [message.get("body", b"")]
-        size, more = len(parts[0]), True
-        while more and size < UPLOAD_PIECE:
-            message = await receive()
-            if message["type"] != "http.request":
-                held = message  # handed on after the data that came before it
-                break
-            parts.append(message.get("body", b""))
-            size += len(parts[-1])
-            more = message.get("more_body", False)
-        return {"type": "http.request", "body": b"".join(parts), "more_body": more}
-
-    return receive_piece
-
-
