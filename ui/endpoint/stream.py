@@ -122,7 +122,9 @@ class Started:
 
     async def out(self) -> None:
         """Until the request is written to the endpoint's connection (or has to connect first,
-        or failed): the page's update waits for it, not the other way round (~3 ms)."""
+        or failed): the page's update waits for it, not the other way round. Without it
+        (bench/internals.py first, 14 pairs) a text question reached the endpoint 1.43 × later
+        and a photo question 1.31 × later; the first token showed 1.04-1.06 × later."""
         if self._first is not None:
             await asyncio.wait({self._out, self._first}, return_when=asyncio.FIRST_COMPLETED)
 
