@@ -82,14 +82,18 @@ OVER_LIMIT_JS = """() => {
     if (!element || !element.closest) return null;
     return element.closest("[data-testid=toast-body]") || element.querySelector("[data-testid=toast-body]");
   };
-  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(node => {
-    const toast = toastOf(node);
+  const translate = (toast) => {
     const walker = toast && document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
     for (let text = walker && walker.nextNode(); text; text = walker.nextNode()) {
       const found = text.nodeValue.trim().match(english);
       if (found) text.nodeValue = template.replace("{name}", found[1].split('", "').join(", "));
     }
+  };
+  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(node => {
+    translate(toastOf(node));
   }))).observe(document.body, {childList: true, subtree: true});
+  // A file dropped while the page was still starting: its toast is already there.
+  document.querySelectorAll("[data-testid=toast-body]").forEach(translate);
 }"""
 
 
