@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import math
 import random
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ui.endpoint.redact import describe, mask_secrets, summary
@@ -63,8 +62,7 @@ class Endpoint:
                 self._client = AsyncOpenAI(
                     api_key=s.api_key or "no-key", base_url=s.base_url,
                     timeout=timeout, max_retries=0,
-                    http_client=DefaultAsyncHttpxClient(timeout=timeout,
-                                                        event_hooks={"request": [_report_out]}),
+                    http_client=DefaultAsyncHttpxClient(timeout=timeout),
                 )
         if api_key:
             return self._client.with_options(api_key=api_key)
@@ -81,52 +79,16 @@ def warm_up() -> None:
         endpoint.client()
 
 
-# While a Started stream makes its first request: how that request says it is out.
-_on_out: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("on_out",
-                                                                                  default=None)
-
-
-async def _report_out(request: Any) -> None:
-    """httpx request hook: a Started stream's request reports when its body has been written,
-    or when it must first connect (then the network, not this process, is what it waits for)."""
-    out = _on_out.get()
-    if out is None:
-        return
-
-    async def trace(name: str, info: Mapping[str, Any]) -> None:
-        if name.endswith(("send_request_body.complete", "connect_tcp.started")):
-            out()
-
-    request.extensions["trace"] = trace
-
-
 class Started:
     """A chat stream whose request is already on its way: its first event is being fetched.
 
     Made before the page is updated with the question, so the endpoint starts working while
-    Gradio renders; `await out()` first, then iterate it like stream_chat(); always `aclose()` it.
+    Gradio renders; iterate it like stream_chat(); always `aclose()` it (Stop cancels the request).
     """
 
     def __init__(self, events: AsyncIterator[Event]) -> None:
         self._events = events
-        self._out = asyncio.get_running_loop().create_future()
-        token = _on_out.set(self._report)
-        try:  # the task takes a copy of the context, and with it the callback
-            self._first: asyncio.Future[Event] | None = asyncio.ensure_future(anext(events))
-        finally:
-            _on_out.reset(token)
-
-    def _report(self) -> None:
-        if not self._out.done():
-            self._out.set_result(None)
-
-    async def out(self) -> None:
-        """Until the request is written to the endpoint's connection (or has to connect first,
-        or failed): the page's update waits for it, not the other way round. Without it
-        (bench/internals.py first, 14 pairs) a text question reached the endpoint 1.43 × later
-        and a photo question 1.31 × later; the first token showed 1.04-1.06 × later."""
-        if self._first is not None:
-            await asyncio.wait({self._out, self._first}, return_when=asyncio.FIRST_COMPLETED)
+        self._first: asyncio.Future[Event] | None = asyncio.ensure_future(anext(events))
 
     def __aiter__(self) -> Started:
         return self

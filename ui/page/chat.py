@@ -70,8 +70,6 @@ class Chat(Answerer):
                 raise refuse(self.sentence(e, lang, model)) from None
             started = self.start(built, choices, api_key)
             try:  # the request is on its way while the page shows the question
-                if isinstance(started, Started):
-                    await started.out()
                 yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
                                                             submit_btn=False, stop_btn=True)
                 async with contextlib.aclosing(self.run(new_history, built, choices, lang, started,

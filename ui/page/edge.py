@@ -58,12 +58,11 @@ def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.co
                    roots: Roots) -> Callable[..., AsyncIterator[Any]]:
     """`fn` for an event with preprocess=False and postprocess=False: its inputs are checked and
     preprocessed (_checked_values) and its outputs postprocessed here, in the event loop, by the
-    components' own code. Gradio would do each in a worker thread, a hop of 0.3-1 ms on two
-    cores: 11 before the question could leave for the endpoint, and 3 more on every update of a
-    streaming answer. Measured without it (Gradio's own processing; bench/internals.py stream,
-    10 interleaved pairs): no difference in a new chat, but after 40 turns each update costs
-    1.18 × the server CPU and 11 % fewer updates reach the page (the first token: within noise,
-    +4.9 % [-4.4, +8.5]). Every browser chat test exercises it, and
+    components' own code; Gradio would postprocess each output in a worker thread. Without this
+    the server spends 21 % more CPU per streamed token in the page (0.32 → 0.37 ms, 1,000-token
+    answer, fresh chat) and 15 % more after 40 turns (with 11 % fewer screen updates); time to
+    first token is the same (bench/internals/internals.py chat, 20 interleaved pairs). Every
+    browser chat test exercises it, and
     tests/test_chat_flow.py::test_the_page_gets_each_update_already_in_the_form_its_components_read
     fails if a Gradio upgrade changes what the components read."""
 

@@ -18,7 +18,6 @@ from ui.page.headers import SecurityHeaders
 from ui.page.middleware import AskDefaults, PrepareOnUpload
 from ui.page.scripts import (
     CSS,
-    ENTER_JS,
     KEY_KEEP_JS,
     KEY_RESTORE_JS,
     OVER_LIMIT_JS,
@@ -241,7 +240,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
                   for lang in ("en", "zh")}
     over_limit_js = OVER_LIMIT_JS % json.dumps(over_limit, ensure_ascii=False)
     return {"server_name": settings.host, "server_port": settings.port, "css": CSS,
-            "js": f"() => {{ ({over_limit_js})(); ({ENTER_JS})(); }}",
+            "js": over_limit_js,
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),

@@ -97,26 +97,4 @@ OVER_LIMIT_JS = """() => {
 }"""
 
 
-# Enter sends at once. Gradio's input submits on the Enter keypress after `await tick()`, which in
-# Chromium waits for the next frame (timers set after a key press run after the next paint). Its Send
-# button submits without that wait, so a plain Enter in the chat input presses Send instead; a
-# keydown whose default is prevented gets no keypress, so Gradio's handler does not send again.
-# Shift+Enter (a new line), an Enter that picks an IME candidate, and Enter while Send is absent
-# (Stop is shown while answering) or disabled are left to Gradio. Measured with and without
-# (bench/internals.py first, 14 interleaved pairs): the question's request leaves 1.77 × sooner
-# (join 25 → 14 ms after the key), reaches the endpoint 1.28 × sooner, and the first answer text
-# shows 1.04 × sooner; tests/test_app.py::test_enter_sends_before_the_next_frame_and_only_once
-# fails if a Gradio upgrade changes the input's DOM. Once a file has been attached, Gradio waits
-# for that frame anyway when it reads the input's value, so questions with images gain nothing.
-ENTER_JS = """() => {
-  document.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
-    const input = event.target instanceof HTMLTextAreaElement && event.target.closest("#chat-input");
-    const send = input && input.querySelector("button.submit-button");
-    if (!send || send.disabled) return;
-    event.preventDefault();
-    send.click();
-  }, true);
-}"""
-
 
