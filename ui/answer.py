@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ui import heap
 from ui.choices import Choices
 from ui.conversation import Answer, boxes_message, last_image_path, seen_message
 from ui.endpoint import ChatRequest, Endpoint, Finish, Started, stream_chat
@@ -69,6 +70,7 @@ class Answerer:
         # The only server files a request may name: uploads and the examples (ui/paths.py).
         self.roots = Roots([self.upload_dir, ASSETS])
         self._busy: dict[str, int] = {}  # answers streaming per visitor (address)
+        self.running = heap.Busy()  # all answers: memory goes back to the OS when none runs
         # Stop buttons, by browser session: a signal to the running answer, not conversation
         # state. Gradio's own cancel could show "Error" over the chat when the server was busy.
         self._stops: dict[str, asyncio.Event] = {}
@@ -109,18 +111,18 @@ class Answerer:
     def slot(self, who: str | None) -> Iterator[None]:
         """One of the visitor's answers at a time: at most `per_visitor` of them stream at once,
         so no one visitor holds the whole of GLM_CONCURRENCY."""
-        if who is None:
-            yield
-            return
-        if self._busy.get(who, 0) >= self.settings.per_visitor:
+        if who is not None and self._busy.get(who, 0) >= self.settings.per_visitor:
             raise InputError("visitor_busy", limit=self.settings.per_visitor)
-        self._busy[who] = self._busy.get(who, 0) + 1
+        if who is not None:
+            self._busy[who] = self._busy.get(who, 0) + 1
         try:
-            yield
+            with self.running:
+                yield
         finally:
-            self._busy[who] -= 1
-            if not self._busy[who]:
-                del self._busy[who]
+            if who is not None:
+                self._busy[who] -= 1
+                if not self._busy[who]:
+                    del self._busy[who]
 
     async def run(self, history: list[dict[str, Any]], built: Built, choices: Choices, lang: str,
                   events: Started | ChatError, session: str | None = None, *,

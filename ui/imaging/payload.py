@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import io
 import itertools
 import logging
@@ -37,6 +36,7 @@ from typing import BinaryIO, cast
 
 from PIL import Image
 
+from ui import heap
 from ui.errors import InputError
 from ui.i18n import say
 
@@ -201,29 +201,13 @@ class _Budget:
 _budget = _Budget(DECODE_BUDGET)
 
 
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (malloc_trim), else None."""
-    try:
-        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
-            return None
-        return ctypes.CDLL(None)
-    except (AttributeError, ValueError, OSError):  # no confstr (Windows), no such name (macOS, musl)
-        return None
-
-
 # glibc serves big allocations (Pillow allocates images in blocks of up to 16 MB) from mmap, given
 # back on free, but raises that threshold to the size of each such block freed (up to 32 MB): after
 # the first big image every block came from a heap and stayed there (8 bombs left 2.4 GB behind).
-# malloc_trim() gives the free pages of every heap back. A fixed threshold (mallopt) would too, but
+# heap.trim() gives the free pages of every heap back. A fixed threshold (mallopt) would too, but
 # then every big block costs fresh page faults: a 12 MP photo took 10% longer to prepare. Pillow's
 # own cache of freed blocks (PILLOW_BLOCKS_MAX) is empty by default, so that is left alone.
-_libc = _glibc()
-
-
-def _trim() -> None:
-    """Hand freed heap memory back to the OS (glibc only; elsewhere nothing)."""
-    if _libc is not None:
-        _libc.malloc_trim(0)
+_trim = heap.trim
 
 
 class NotPrepared(Exception):
