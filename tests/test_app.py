@@ -4,6 +4,7 @@ headless Chromium (upload, ask, watch the answer stream, follow up)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
@@ -733,3 +734,25 @@ def test_each_answer_names_its_model_through_retry_and_both_downloads(app: AppPr
                                   ("glm-4v-flash", "Answer three.", 7)):
         assert f"🏷️ {model}" in markdown and answer in markdown and f"+ {tokens} tokens" in markdown
     assert "temperature 0.2" in markdown
+
+
+def test_the_readme_ask_example_asks_about_every_image_the_app_accepts(app: AppProcess,
+                                                                       module_fake: FakeOpenAI,
+                                                                       tmp_path, monkeypatch,
+                                                                       capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = re.search(r"## The `/ask` API.*?```python\n(.+?)```", readme, re.S)
+    assert example, "README has no /ask example"
+    folder = tmp_path / "test-images"
+    folder.mkdir()
+    make_image(folder / "a.jpg", fmt="JPEG")
+    make_image(folder / "b.PNG")
+    make_image(folder / "c.webp", fmt="WEBP")
+    (folder / "notes.txt").write_text("not an image")
+    monkeypatch.chdir(tmp_path)
+    exec(example.group(1).replace("http://127.0.0.1:7860/", app.url), {})
+    printed = capsys.readouterr().out
+    answers = [line for line in printed.splitlines() if not line.startswith("Loaded as API")]
+    assert [line.split()[0] for line in answers] == ["a.jpg", "b.PNG", "c.webp"]
+    assert all("images: 1" in line for line in answers)  # each asked with its image
+    assert "notes.txt" not in printed

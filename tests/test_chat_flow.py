@@ -391,3 +391,50 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
     (unlock,), (lock,) = asyncio.run(run())
     assert unlock == {"interactive": True, "__type__": "update"}
     assert lock["value"] == {"text": "", "files": []} and lock["interactive"] is False
+
+
+def _seen(history: list[dict]) -> list[dict]:
+    return [m for m in history if (m.get("metadata") or {}).get("title", "").startswith("🖼️")]
+
+
+def _respond_with_policy(chat: Chat, history: list[dict], policy: str) -> list[dict]:
+    async def run() -> list[dict]:
+        final: list[dict] = []
+        async for shown, _ in chat.respond(history, "glm-4.5v", 0.7, 512, "", 1.0, "balanced",
+                                           policy, False, "", None):
+            final = shown
+        return final
+
+    return LOOP.run_until_complete(run())
+
+
+def test_what_the_model_saw_counts_every_image_the_request_carried(fake, tmp_path):
+    a, b, c = (make_image(tmp_path / f"{n}.png", (64, 48), (9 * i, 80, 80)) for i, n in
+               enumerate("abc"))
+    chat = Chat(settings_for(fake))
+    history = _respond_with_policy(chat, [user_message("two", [str(a), str(b)])], "all")
+    history = _respond_with_policy(chat, [*history, user_message("one more", [str(c)])], "all")
+    assert len(fake.requests[-1].images()) == 3
+    title = _seen(history)[-1]["metadata"]["title"]
+    assert "3 images" in title and "0 KB" not in title  # tiny images are a few hundred bytes
+    assert "a.png" in _seen(history)[-1]["content"] and "b.png" in _seen(history)[-1]["content"]
+
+    # Turn 3, text only, earlier images limited to the last one: 1 image went out, 2 did not.
+    history = _respond_with_policy(chat, [*history, user_message("and now?", [])], "last")
+    assert len(fake.requests[-1].images()) == 1
+    seen = _seen(history)[-1]
+    assert "1 image," in seen["metadata"]["title"]
+    assert "c.png" in seen["content"] and "2 images from earlier turns not sent" in seen["content"]
+
+
+def test_what_the_model_saw_is_not_claimed_when_no_request_reached_a_model(fake, tmp_path):
+    img = make_image(tmp_path / "a.png")
+    question = [user_message("what is it?", [str(img)])]
+    no_key = _respond_with_policy(Chat(settings_for(fake, OPENAI_API_KEY="")), question, "all")
+    down = _respond_with_policy(Chat(settings_for(fake, OPENAI_BASE_URL="http://127.0.0.1:9/v1")),
+                                question, "all")
+    fake.script(Reply(status=401))
+    refused = _respond_with_policy(Chat(settings_for(fake)), question, "all")
+    for history in (no_key, down, refused):
+        assert "⚠️" in str(history)  # the failure is said
+        assert _seen(history) == []

@@ -20,7 +20,7 @@ from typing import Any
 from ui import heap
 from ui.choices import Choices
 from ui.conversation import Answer, boxes_message, last_image_path, seen_message
-from ui.endpoint import ChatRequest, Endpoint, Finish, Started, stream_chat
+from ui.endpoint import ChatRequest, Endpoint, Finish, Retrying, Started, stream_chat
 from ui.errors import FINISH_KEYS, ChatError, EndpointError, InputError
 from ui.i18n import say
 from ui.imaging.boxes import draw_boxes
@@ -162,11 +162,12 @@ class Answerer:
         model = choices.model
         asked_at = now_iso()
         answer = Answer.start(history)
-        if built.images or built.omitted:
-            answer.history.append(seen_message(built, lang))
         # Which model answers, with which choices: above the answer as it streams, its figures
         # filled in when it ends (only when a request went out).
         noted = len(answer.history) if isinstance(events, Started) else None
+        # What the model saw: shown once the endpoint answers at all (an error before that, such
+        # as a refused key or an endpoint that is down, means no model saw anything).
+        seen = seen_message(built, lang) if built.image_count or built.omitted else None
         if noted is not None:
             sent = self._sent(choices)
             answer.history.append(provenance_message(AnswerRecord(sent.model, sent, at=asked_at),
@@ -180,6 +181,9 @@ class Answerer:
             async with contextlib.aclosing(paced(events, pace, stop)) as arriving:
                 async for event in arriving:
                     if event is not None:
+                        if seen is not None and noted is not None and not isinstance(event, Retrying):
+                            answer.history.insert(noted, seen)  # above the model's note
+                            noted, seen = noted + 1, None
                         answer.apply(event)
                     if answer.status:
                         yield Step(answer, say(lang, "retrying", _retry_params(answer.status)))

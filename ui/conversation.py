@@ -242,10 +242,11 @@ def answer_text(history: Sequence[dict[str, Any]]) -> str:
 
 
 def seen_message(built: Built, lang: str) -> dict[str, Any]:
-    """A collapsed UI-only note under the question: what was done to each image before sending."""
-    images = [image for _, image in built.images]
+    """A collapsed UI-only note under the question: every image the request carried (this turn's
+    and earlier ones sent again), what was done to each, and what was left out."""
+    images = [image for _, image in built.images + built.earlier]
     tokens = sum(i.est_tokens for i in images)
-    title = say(lang, "saw_title", {"count": len(images), "tokens": f"{tokens:,}",
+    title = say(lang, "saw_title", {"count": built.image_count, "tokens": f"{tokens:,}",
                                     "size": _bytes(sum(len(i.data) for i in images))})
     lines = []
     for path, image in built.images:
@@ -253,6 +254,11 @@ def seen_message(built: Built, lang: str) -> dict[str, Any]:
                                       "original": _shape(image, original=True),
                                       "sent": _shape(image, original=False)})
         lines.append(f"- {line} · {_notes(image, lang)}")
+    for path, image in built.earlier:
+        lines.append("- " + say(lang, "saw_again", {"name": path.rsplit("/", 1)[-1],
+                                                   "sent": _shape(image, original=False)}))
+    for link in built.links:
+        lines.append("- " + say(lang, "saw_link", {"link": link[:80]}))
     if built.omitted:
         lines.append(f"- {say(lang, 'saw_omitted', {'count': built.omitted})}")
     return {"role": "assistant", "content": sanitize("\n".join(lines)),
@@ -273,4 +279,6 @@ def _notes(image: PreparedImage, lang: str) -> str:
 
 
 def _bytes(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(n, 1) / 1024:.0f} KB"
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f} MB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"

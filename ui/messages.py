@@ -46,6 +46,8 @@ class Built:
     images: tuple[tuple[str, PreparedImage], ...]  # (path, prepared) of the newest turn
     image_count: int  # image parts in the request, history included
     omitted: int  # earlier images left out by the history policy
+    earlier: tuple[tuple[str, PreparedImage], ...] = ()  # earlier turns' images sent again
+    links: tuple[str, ...] = ()  # image links in the request (the endpoint fetches them)
 
 
 def parts_of(content: Any) -> Iterable[tuple[str, str]]:
@@ -140,6 +142,8 @@ def build_messages(
     if system_prompt.strip():
         messages.append({"role": "system", "content": system_prompt.strip()})
     sent: list[tuple[str, PreparedImage]] = []
+    earlier: list[tuple[str, PreparedImage]] = []
+    links: list[str] = []
     count = omitted = 0
     old_seen = _count_old(turns, last_user)
     for i, (message, turn) in enumerate(zip(convo, turns, strict=True)):
@@ -157,6 +161,7 @@ def build_messages(
                     continue
             if kind == "link":
                 url = ref
+                links.append(ref)
             else:
                 if not profile.base64:
                     raise InputError("base64_not_accepted", model=profile.name)
@@ -166,14 +171,13 @@ def build_messages(
                     e.params.setdefault("path", ref)
                     raise
                 url = image_url(prepared, profile)
-                if i >= last_user:
-                    sent.append((ref, prepared))
+                (sent if i >= last_user else earlier).append((ref, prepared))
             parts.append({"type": "image_url", "image_url": {"url": url}})
             count += 1
         if turn.text:
             parts.append({"type": "text", "text": turn.text})
         _append(messages, "user", parts)
-    return Built(messages, tuple(sent), count, omitted)
+    return Built(messages, tuple(sent), count, omitted, tuple(earlier), tuple(links))
 
 
 def _count_old(turns: Sequence[Turn | None], last_user: int) -> int:
