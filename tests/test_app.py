@@ -58,6 +58,7 @@ def test_typing_and_adjusting_settings_send_nothing_to_the_server(app: AppProces
         expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
         uploads = [u for u in calls if "/gradio_api/upload" in u]
         assert len(uploads) == 1
+        app.wait_for_log(r"upload: preparing 1 stored file")  # ui/page/middleware.py saw it
         calls.clear()
         prompt = page.get_by_role("textbox", name="System prompt")
         prompt.press_sequentially("Be brief.")

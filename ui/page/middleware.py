@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import Any
 
 from ui.imaging.payload import prepare_uploads
 
+log = logging.getLogger("glmchat")
 UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
 
 
@@ -17,8 +19,8 @@ class PrepareOnUpload:
     (it reads the route's JSON answer, the stored paths), so the image is ready when Enter is
     pressed: a 12 MP photo asked about 1 s after attaching gets its first token 1.18 × sooner
     and costs 1.49 × less server CPU at Enter (bench/internals.py upload, median of 8 pairs).
-    tests/test_chat_flow.py::test_an_uploaded_image_is_prepared_before_anyone_asks fails if
-    a Gradio upgrade changes that route."""
+    tests/test_app.py::test_typing_and_adjusting_settings_send_nothing_to_the_server fails if
+    a Gradio upgrade changes the route the page uploads through (it waits for the log line)."""
 
     def __init__(self, app: Any, quality: str) -> None:
         self.app, self.quality = app, quality
@@ -38,7 +40,9 @@ class PrepareOnUpload:
                     with contextlib.suppress(ValueError):
                         paths = json.loads(body)  # the stored paths, as the client gets them
                         if isinstance(paths, list):
-                            prepare_uploads([p for p in paths if isinstance(p, str)], self.quality)
+                            stored = [p for p in paths if isinstance(p, str)]
+                            prepare_uploads(stored, self.quality)
+                            log.info("upload: preparing %d stored file(s)", len(stored))
             await send(message)
 
         await self.app(scope, receive, send_and_watch)
