@@ -225,8 +225,8 @@ def status(key):
             return int(line.split()[1]) * 1024
 estimates = []
 if hasattr(images, "_cost"):  # the code before issue 13 had no estimate
-    cost = images._cost
-    images._cost = lambda *a: estimates.append(cost(*a)) or estimates[-1]
+    cost = images.decode_cost
+    images.decode_cost = lambda *a: estimates.append(cost(*a)) or estimates[-1]
 Image.open(sys.argv[2]).size  # the plugin imported before the baseline
 open("/proc/self/clear_refs", "w").write("5")
 rss = status("VmRSS")

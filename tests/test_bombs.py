@@ -18,6 +18,7 @@ from PIL import Image, ImageFile
 
 from tests.conftest import TEST_KEY, start_app, stop_app
 from tests.fake_openai import FakeOpenAI
+from ui.imaging import memory, uploads
 from ui.imaging import payload as images
 from ui.imaging.payload import ImageError, prepare
 
@@ -60,7 +61,7 @@ class RecordingBudget:
     """A real budget, recording what each preparation reserves."""
 
     def __init__(self) -> None:
-        self.budget = images._Budget(images.DECODE_BUDGET)
+        self.budget = memory.Budget(images.DECODE_BUDGET)
         self.costs: list[int] = []
 
     def hold(self, cost: int) -> Any:
@@ -131,10 +132,10 @@ def test_preparations_wait_for_the_budget_instead_of_decoding_all_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     condition = Signalling()
-    monkeypatch.setattr(images, "_budget", images._Budget(1, condition))  # room for one at a time
+    monkeypatch.setattr(images, "_budget", memory.Budget(1, condition))  # room for one at a time
     first_inside, release = threading.Event(), threading.Event()
     converting: list[str] = []
-    convert = images._to_8bit_rgb_or_l
+    convert = images.to_8bit_rgb_or_l
 
     def held_open(im: Image.Image) -> Image.Image:  # the decoded image, converted on request
         converting.append(threading.current_thread().name)
@@ -142,7 +143,7 @@ def test_preparations_wait_for_the_budget_instead_of_decoding_all_at_once(
         assert release.wait(10)
         return convert(im)
 
-    monkeypatch.setattr(images, "_to_8bit_rgb_or_l", held_open)
+    monkeypatch.setattr(images, "to_8bit_rgb_or_l", held_open)
     paths = []
     for name in ("a", "b"):
         Image.new("RGBA", (64, 48), (200, 30, 30, 128)).save(path := tmp_path / f"{name}.png")
@@ -162,7 +163,7 @@ def test_preparations_wait_for_the_budget_instead_of_decoding_all_at_once(
 
 def test_the_budget_lets_no_one_overtake_a_big_preparation_waiting_for_room() -> None:
     condition = Signalling()
-    budget = images._Budget(10, condition)
+    budget = memory.Budget(10, condition)
     entered: dict[str, int] = {}  # who got in, and what was held then
     big_in, done = threading.Event(), threading.Event()
 
@@ -200,16 +201,16 @@ def test_uploads_alone_queue_at_most_a_few_background_preparations(monkeypatch: 
         assert release.wait(10)
 
     monkeypatch.setattr(images, "prepare", slow)
-    line = images.UPLOAD_QUEUE
+    line = uploads.UPLOAD_QUEUE
     try:
-        jobs = images.prepare_uploads([f"/uploads/{i}.png" for i in range(line + 20)], "balanced")
+        jobs = uploads.prepare_uploads([f"/uploads/{i}.png" for i in range(line + 20)], "balanced")
         # The first `line` are running or waiting; the rest are left for when they are asked about.
         assert [job.done() for job in jobs] == [False] * line + [True] * 20
     finally:
         release.set()
     concurrent.futures.wait(jobs, timeout=10)
     assert sorted(started) == sorted(f"/uploads/{i}.png" for i in range(line))
-    images.prepare_uploads(["/uploads/later.png"], "balanced")[0].result(timeout=10)
+    uploads.prepare_uploads(["/uploads/later.png"], "balanced")[0].result(timeout=10)
     assert started[-1] == "/uploads/later.png"  # the line is free again
 
 

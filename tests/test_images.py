@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageChops, ImageFile, ImageOps
 
 from ui.errors import InputError
+from ui.imaging import formats, memory, pixels
 from ui.imaging import payload as images
 from ui.imaging.payload import ImageError, PreparedImage, prepare
 
@@ -392,7 +393,7 @@ def test_heic_photo_is_converted_to_jpeg(tmp_path: Path) -> None:
 
 def test_heic_without_pillow_heif_gets_its_own_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A HEIC header Pillow cannot decode, as every HEIC looks without pillow_heif registered.
-    monkeypatch.setattr(images, "HEIF_SUPPORTED", False)
+    monkeypatch.setattr(formats, "HEIF_SUPPORTED", False)
     path = tmp_path / "IMG_0002.HEIC"
     path.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64)
     assert refused(path).key == "image_heic_unsupported"
@@ -460,7 +461,7 @@ def test_a_changed_file_is_prepared_again(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_cache_is_bounded_by_count_and_bytes() -> None:
-    cache = images._Cache(max_entries=2, max_bytes=100)
+    cache = memory.Cache(max_entries=2, max_bytes=100)
     item = PreparedImage(b"x" * 40, "image/png", (1, 1), (1, 1), 40, "PNG", ())
     for key in "abc":
         cache.put((key,), item)
@@ -492,18 +493,18 @@ def test_encoding_through_a_memory_file_gives_the_same_bytes(
     # visitors' streams do not stall); elsewhere into a BytesIO. Both must give the same payload.
     if memfd and not hasattr(os, "memfd_create"):
         pytest.skip("no memfd on this system")
-    monkeypatch.setattr(images, "_MEMFD", memfd)
+    monkeypatch.setattr(pixels, "_MEMFD", memfd)
     noise = Image.effect_noise((1200, 900), 60).convert("RGB")
     for fmt, options in (("JPEG", {"quality": 85, "subsampling": 2}), ("PNG", {"compress_level": 3})):
         reference = io.BytesIO()
         noise.save(reference, fmt, **options)
-        assert images._save(noise, fmt, **options) == reference.getvalue()
+        assert pixels.save(noise, fmt, **options) == reference.getvalue()
     if memfd:  # a sandbox that forbids memfd_create: the bytes go through a BytesIO instead
         def forbidden(*_: object) -> int:
             raise PermissionError("memfd_create: operation not permitted")
 
         monkeypatch.setattr(os, "memfd_create", forbidden)
-        assert images._save(noise, "JPEG", quality=85) and images._MEMFD is False
+        assert pixels.save(noise, "JPEG", quality=85) and pixels._MEMFD is False
     photo = save(tmp_path / "p.jpg", noise.resize((3600, 2700)), quality=95)
     prepared = prepare(photo)
     assert prepared.mime == "image/jpeg" and prepared.sent_size == (2048, 1536)
@@ -578,13 +579,13 @@ def test_a_png_in_many_chunks_is_decoded_in_one_and_still_sent_as_uploaded(tmp_p
     path = save(tmp_path / "s.png", noise, compress_level=1)
     original = path.read_bytes()
     assert idat_chunks(original) >= 8
-    joined = images._one_idat(original)
+    joined = formats.one_idat(original)
     assert joined is not None and idat_chunks(joined) == 1
     assert Image.open(io.BytesIO(joined)).tobytes() == noise.tobytes()
     result = prepare(path, "max")
     assert result.mime == "image/png" and result.data == original
-    assert images._one_idat(joined) is None  # one chunk already
-    assert images._one_idat(original[:-5000]) is None  # truncated: Pillow says so itself
+    assert formats.one_idat(joined) is None  # one chunk already
+    assert formats.one_idat(original[:-5000]) is None  # truncated: Pillow says so itself
     cut = tmp_path / "cut.png"
     cut.write_bytes(original[:-5000])
     with pytest.raises(ImageError) as refused:
@@ -597,14 +598,14 @@ def test_a_png_in_many_chunks_is_decoded_in_one_and_still_sent_as_uploaded(tmp_p
 def test_resizing_in_strips_on_several_cores_gives_the_same_pixels(
     monkeypatch: pytest.MonkeyPatch, source: tuple[int, int], size: tuple[int, int]
 ) -> None:
-    monkeypatch.setattr(images, "_CORES", 3)
+    monkeypatch.setattr(pixels, "_CORES", 3)
     submitted = []
-    real = images._strips.submit
-    monkeypatch.setattr(images._strips, "submit", lambda *a: submitted.append(a) or real(*a))
+    real = pixels._strips.submit
+    monkeypatch.setattr(pixels._strips, "submit", lambda *a: submitted.append(a) or real(*a))
     im = Image.effect_noise(source, 70).convert("RGB")
     for resample in (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC):
-        expected = im.resize(size, resample, reducing_gap=images.REDUCING_GAP)
-        strips = images._resize(im, size, resample)
+        expected = im.resize(size, resample, reducing_gap=pixels.REDUCING_GAP)
+        strips = pixels.resize(im, size, resample)
         assert strips.size == size
         differences = ImageChops.difference(strips, expected)
         assert max(high for _, high in differences.getextrema()) <= 1  # float rounding of a box

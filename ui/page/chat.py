@@ -31,7 +31,7 @@ from ui.endpoint import Started
 from ui.errors import FINISH_KEYS, ChatError, InputError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import language, say
-from ui.imaging.payload import prepare_uploads
+from ui.imaging.uploads import prepare_uploads
 from ui.settings import Settings
 from ui.snippets import to_curl, to_python
 

@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from ui.imaging.payload import prepare_uploads
+from ui.imaging.uploads import prepare_uploads
 
 log = logging.getLogger("glmchat")
 UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
