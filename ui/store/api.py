@@ -1,0 +1,97 @@
+"""What the rest of the app may ask of the store (implemented in ui/store/sql.py for SQLite and
+PostgreSQL). Every method is synchronous and thread-safe; callers in the event loop use
+asyncio.to_thread. Images are kept once by the SHA-256 of their bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ui.records import AnswerRecord
+from ui.testing.cells import Cell, Item, Rating, Run, RunStatus, Variant
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as the list of runs shows it."""
+
+    id: int
+    title: str
+    owner: str
+    created: str
+    status: RunStatus
+    size: int  # cells
+    done: int
+    failed: int
+    rated: int
+
+
+@dataclass(frozen=True)
+class CellFilter:
+    """Which cells a page of results shows (None: any)."""
+
+    variant: int | None = None
+    status: str | None = None  # "pending", "done", "failed"
+    verdict: int | None = None  # +1, -1, or 0 for "not rated yet"
+    reason: str | None = None
+
+
+class Store(Protocol):
+    # Images
+    def put_image(self, data: bytes, name: str, thumbnail: bytes) -> str:
+        """Keep an image (once per content) and its small JPEG thumbnail; its SHA-256 hex."""
+        ...
+
+    def image(self, digest: str) -> bytes | None: ...
+
+    def thumbnail(self, digest: str) -> bytes | None: ...
+
+    # Runs
+    def create_run(self, title: str, owner: str, items: Sequence[Item],
+                   variants: Sequence[Variant]) -> Run:
+        """A new run with one pending cell per item × variant."""
+        ...
+
+    def run(self, run_id: int) -> Run | None: ...
+
+    def runs(self, owner: str | None = None, limit: int = 50) -> list[RunInfo]:
+        """Newest first; owner None: everyone's (a team's server with sign-in)."""
+        ...
+
+    def find_unfinished(self, fingerprint: str, owner: str) -> Run | None:
+        """The newest run of this owner with these inputs (Run.fingerprint) that is not done."""
+        ...
+
+    def set_status(self, run_id: int, status: RunStatus) -> None: ...
+
+    # Cells
+    def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
+        """Cells still to ask, by row then variant: pending ones (and failed ones if asked)."""
+        ...
+
+    def save_answer(self, cell_id: int, answer: str, thinking: str, record: AnswerRecord) -> None:
+        """The cell is done; its answer, thinking and record kept; attempts + 1."""
+        ...
+
+    def save_failure(self, cell_id: int, error: str, params: dict[str, Any],
+                     record: AnswerRecord | None) -> None:
+        """The cell failed with this error key (and sentence parameters); attempts + 1."""
+        ...
+
+    def cells(self, run_id: int, where: CellFilter | None = None, *, offset: int = 0,
+              limit: int = 50) -> list[Cell]:
+        """A page of cells (with their ratings), by row then variant."""
+        ...
+
+    def count(self, run_id: int, where: CellFilter | None = None) -> int: ...
+
+    def each_cell(self, run_id: int) -> Iterator[Cell]:
+        """Every cell of the run, read in batches (reports of large runs)."""
+        ...
+
+    def rate(self, cell_id: int, rating: Rating | None) -> None:
+        """Set or (None) clear a cell's rating."""
+        ...
+
+    def close(self) -> None: ...
