@@ -216,7 +216,21 @@ def _choice_keys() -> set[str]:
     return {f"choice_{name}" for name in Choices.names() if name not in said_otherwise}
 
 
+def _unreadable_keys() -> set[str]:
+    """imaging/formats.unreadable_key: the string constants it returns."""
+    import inspect
+
+    from ui.imaging import formats
+
+    tree = ast.parse(inspect.getsource(formats.unreadable_key))
+    keys = {n.value for node in ast.walk(tree) if isinstance(node, ast.Return)
+            for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert keys, "unreadable_key returns no constant any more"
+    return {str(k) for k in keys}
+
+
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
+    ("imaging/payload.py", "unreadable_key(head)"): _unreadable_keys,
     ("conversation.py", "f'note_{k}'"): _note_keys,
     ("errors.py", "key"): _endpoint_keys,
     ("page/layout.py", "key"): _example_keys,
