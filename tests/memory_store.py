@@ -49,7 +49,15 @@ class MemoryStore:
         return self.runs_.get(run_id)
 
     def runs(self, owner: str | None = None, limit: int = 50) -> list[RunInfo]:
-        return []
+        infos = []
+        for run in reversed(self.runs_.values()):
+            if owner is None or run.owner == owner:
+                cells = self._of(run.id)
+                infos.append(RunInfo(run.id, run.title, run.owner, run.created, run.status,
+                                     len(cells), sum(c.status == "done" for c in cells),
+                                     sum(c.status == "failed" for c in cells),
+                                     sum(c.rating is not None for c in cells)))
+        return infos[:limit]
 
     def find_unfinished(self, fingerprint: str, owner: str) -> Run | None:
         return next((r for r in reversed(self.runs_.values()) if r.owner == owner

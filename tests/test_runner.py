@@ -189,3 +189,29 @@ def test_an_empty_run_finishes_at_once(fake, tmp_path, count):
     run = store.create_run("t", "me", [], [Variant(Choices(model="glm-4.5v"))])
     progress = run_all(Runner(answerer_for(fake, tmp_path), store, str), run)
     assert progress[-1].finished and progress[-1].total == count and fake.requests == []
+
+
+def test_a_run_goes_on_without_the_page_and_a_restart_leaves_it_resumable(tmp_path):
+    from ui.testing.manager import Runs
+
+    items, paths = image_set(tmp_path, 3)
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(tokens=20, tps=400)) as fake:
+        runs = Runs(answerer_for(fake, tmp_path), store, paths.__getitem__)
+
+        async def start_then_wait() -> tuple[bool, bool]:
+            started = runs.start(run.id)
+            again = runs.start(run.id)  # a second Run press while it runs starts nothing
+            await runs.wait(run.id)
+            return started, again
+
+        assert LOOP.run_until_complete(start_then_wait()) == (True, False)
+        progress, changed = runs.progress(run.id)
+        assert progress is not None and progress.finished and progress.done == 6 and changed >= 7
+        assert not runs.running(run.id) and store.runs_[run.id].status == "done"
+
+    crashed = store.create_run("t2", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    store.set_status(crashed.id, "running")  # as a server killed mid-run leaves it
+    assert Runs(answerer_for(fake, tmp_path), store, paths.__getitem__).recover() == 1
+    assert store.runs_[crashed.id].status == "stopped"

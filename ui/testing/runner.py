@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +88,7 @@ class Runner:
         self.start, self.most = start, most or answerer.settings.per_visitor
 
     async def run(self, run: Run, *, retry_failed: bool = False,
-                  stop: asyncio.Event | None = None) -> AsyncIterator[Progress]:
+                  stop: asyncio.Event | None = None) -> AsyncGenerator[Progress, None]:
         """Ask every cell still to ask; a Progress after each one that ends."""
         stop = stop or asyncio.Event()
         todo = await asyncio.to_thread(self.store.todo, run.id, retry_failed=retry_failed)
