@@ -23,8 +23,9 @@ from ui.i18n import LABELS, MESSAGES, say
 UI = Path(__file__).resolve().parent.parent / "ui"
 ERROR_CLASSES = {"ChatError", "InputError", "EndpointError", "ImageError", "ExportError", "FileRefused"}
 # Key expressions whose values are checked elsewhere: error keys where the error is raised,
-# FINISH_KEYS[...] by test_error_tables_name_known_sentences.
-CHECKED_ELSEWHERE = ("e.key", "error.key", "self.key", "FINISH_KEYS[")
+# FINISH_KEYS[...] by test_error_tables_name_known_sentences; cell.error is an error's key that a
+# test run saved (ui/testing/runner.py).
+CHECKED_ELSEWHERE = ("e.key", "error.key", "self.key", "FINISH_KEYS[", "cell.error")
 
 
 # --- the sentences ------------------------------------------------------------------------------
@@ -229,7 +230,15 @@ def _unreadable_keys() -> set[str]:
     return {str(k) for k in keys}
 
 
+def _reason_keys() -> set[str]:
+    """The Test page's reasons: f"reason_{r}" for each of ui/testing/cells.py REASONS."""
+    from ui.testing.cells import REASONS
+
+    return {f"reason_{r}" for r in REASONS}
+
+
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
+    ("page/testrun_layout.py", "f'reason_{r}'"): _reason_keys,
     ("imaging/payload.py", "unreadable_key(head)"): _unreadable_keys,
     ("conversation.py", "f'note_{k}'"): _note_keys,
     ("errors.py", "key"): _endpoint_keys,
