@@ -413,3 +413,28 @@ def test_settings_name_the_data_folder_and_keep_the_database_url_out_of_sight(tm
     assert Settings.from_env({}).data_dir == default_data_dir()
     assert default_data_dir(tmp_path) == tmp_path  # a Space's persistent storage, when writable
     assert default_data_dir(tmp_path / "missing") == Path.cwd() / "data"
+
+
+def test_a_connection_the_server_dropped_is_replaced_unnoticed(postgres_url: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL restart (or an idle timeout) closes the pooled connections: the next call
+    opens a fresh one instead of failing."""
+    import psycopg
+
+    from ui.store import db
+
+    monkeypatch.setattr(db, "STALE_AFTER", 0.0)  # check every connection idle for any time at all
+    _empty_postgres(postgres_url)
+    store = open_store(Path("unused"), postgres_url)
+    try:
+        run = store.create_run("t", "ana", items(2), VARIANTS[:1])
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            dropped = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                    "application_name = 'glm-vision-chat' AND datname = current_database()"
+                                    ).fetchall()
+        assert dropped and all(ok for (ok,) in dropped)
+        assert store.count(run.id) == 2
+        store.save_answer(store.todo(run.id)[0].id, "after the restart", "", record())
+        assert store.count(run.id, CellFilter(status="done")) == 1
+    finally:
+        store.close()

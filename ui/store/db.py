@@ -13,6 +13,7 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,9 @@ from ui.settings import ConfigError
 
 Kind = Literal["sqlite", "postgres"]
 POOL_SIZE = 8  # connections per process; a run's cells queue briefly for one, they never hold it
+# A PostgreSQL connection idle this long is checked before it is lent: the server may have
+# restarted or closed it meanwhile, and the caller should not be the one to find out.
+STALE_AFTER = 30.0
 # What differs between the two in the schema's DDL: filled into its {placeholders}.
 DDL = {
     "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
@@ -93,7 +97,7 @@ class Database:
         self.where = where  # for sentences: a file path or a masked URL
         self.errors = errors  # what the driver raises
         self._connect = connect
-        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[Any, float]] = queue.LifoQueue()  # (connection, since)
         self._slots = threading.BoundedSemaphore(size)
         self._all: list[Any] = []
         self._guard = threading.Lock()
@@ -139,10 +143,7 @@ class Database:
         self._slots.acquire()
         conn = None
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = self._open()
+            conn = self._take()
             yield conn
         except BaseException:
             if conn is not None and _broken(conn):
@@ -151,8 +152,23 @@ class Database:
             raise
         finally:
             if conn is not None and not self._closed:
-                self._idle.put(conn)
+                self._idle.put((conn, time.monotonic()))
             self._slots.release()
+
+    def _take(self) -> Any:
+        """An idle connection that still works, else a new one."""
+        while True:
+            try:
+                conn, since = self._idle.get_nowait()
+            except queue.Empty:
+                return self._open()
+            if self.kind == "sqlite" or time.monotonic() - since < STALE_AFTER:
+                return conn
+            try:
+                conn.execute("SELECT 1")
+                return conn
+            except self.errors:
+                self._forget(conn)
 
     def _open(self) -> Any:
         conn = self._connect()
