@@ -327,8 +327,8 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_rows(place: Place) -
     with db.write() as tx:
         tx.run("INSERT INTO images (sha256, name, bytes, thumbnail, created) VALUES (?, ?, ?, ?, ?)",
                ("ab" * 32, "old.png", b"old bytes", b"old thumb", "2026-01-01T00:00:00Z"))
-        tx.run("INSERT INTO runs (title, owner, created, status, fingerprint, items, variants) VALUES "
-               "('old run', 'ana', '2026-01-01T00:00:00Z', 'stopped', 'f1', ?, ?)",
+        tx.run("INSERT INTO runs (title, owner, created, status, size, fingerprint, items, variants) "
+               "VALUES ('old run', 'ana', '2026-01-01T00:00:00Z', 'stopped', 1, 'f1', ?, ?)",
                ('[{"image": "' + "ab" * 32 + '", "name": "old.png", "question": "Q?", "expected": ""}]',
                 '[{"label": "", "choices": {"model": "glm-4v", "temperature": 0.1}}]'))
         tx.run("INSERT INTO cells (run_id, row, variant, status, answer, attempts, updated) "
@@ -346,6 +346,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_rows(place: Place) -
     assert store.image("ab" * 32) == b"old bytes"
     store.rate(cell.id, Rating(1))  # what version 2 added works on the old rows
     assert store.count(1, CellFilter(verdict=1)) == 1
+    assert [(r.title, r.size, r.done, r.rated) for r in store.runs("ana")] == [("old run", 1, 1, 1)]
 
 
 def test_a_database_newer_than_the_app_is_refused_with_a_sentence(place: Place) -> None:

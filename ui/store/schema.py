@@ -3,7 +3,7 @@ opening a database applies the steps it lacks in one transaction, so an older fi
 upgraded in place, rows kept. A step is never edited once released; a change is a new step.
 
     version 1  images (once per content), runs (inputs as JSON), cells (one per row × variant)
-    version 2  ratings (one per cell, who and when), and the index the page's model filter pages by
+    version 2  ratings (one per cell, who and when), and the indexes the page's filters page by
     next      votes of the Compare page (issue 17): a table of their own, a step of their own
 """
 
@@ -24,6 +24,7 @@ V1 = (
         owner TEXT NOT NULL,
         created TEXT NOT NULL,
         status TEXT NOT NULL,
+        size INTEGER NOT NULL,
         fingerprint TEXT NOT NULL,
         items TEXT NOT NULL,
         variants TEXT NOT NULL)""",
@@ -50,11 +51,15 @@ V1 = (
 V2 = (
     """CREATE TABLE ratings (
         cell_id BIGINT PRIMARY KEY REFERENCES cells (id) ON DELETE CASCADE,
+        run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
         verdict INTEGER NOT NULL,
         reasons TEXT NOT NULL DEFAULT '[]',
         note TEXT NOT NULL DEFAULT '',
         who TEXT NOT NULL DEFAULT '',
         at TEXT NOT NULL)""",
+    # a run's ratings by verdict: the 👍 / 👎 filters and the count of rated cells, without
+    # visiting the run's unrated cells
+    "CREATE INDEX ratings_by_run ON ratings (run_id, verdict)",
     # the model filter: one variant's cells in row order
     "CREATE INDEX cells_by_variant ON cells (run_id, variant, row)",
 )

@@ -61,10 +61,10 @@ class SqlStore:
         items, variants = tuple(items), tuple(variants)
         created = now_iso()
         with self.db.write() as tx:
-            run_id = tx.one("INSERT INTO runs (title, owner, created, status, fingerprint, items, variants) "
-                            "VALUES (?, ?, ?, 'ready', ?, ?, ?) RETURNING id",
-                            (title, owner, created, fingerprint(items, variants), _items_json(items),
-                             _variants_json(variants)))[0]
+            run_id = tx.one("INSERT INTO runs (title, owner, created, status, size, fingerprint, items, "
+                            "variants) VALUES (?, ?, ?, 'ready', ?, ?, ?, ?) RETURNING id",
+                            (title, owner, created, len(items) * len(variants), fingerprint(items, variants),
+                             _items_json(items), _variants_json(variants)))[0]
             tx.many("INSERT INTO cells (run_id, row, variant, updated) VALUES (?, ?, ?, ?)",
                     [(run_id, row, variant, created)
                      for row in range(len(items)) for variant in range(len(variants))])
@@ -77,17 +77,14 @@ class SqlStore:
 
     def runs(self, owner: str | None = None, limit: int = 50) -> list[RunInfo]:
         mine, params = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
+        # each count a range of an index (cells_by_status, ratings_by_run): no cell is read
+        counted = " ".join(f"(SELECT COUNT(*) FROM cells c WHERE c.run_id = u.id AND c.status = '{s}'),"
+                           for s in ("done", "failed"))
         with self.db.read() as tx:
-            rows = tx.all(
-                "SELECT u.id, u.title, u.owner, u.created, u.status, COUNT(c.id), "
-                "SUM(CASE WHEN c.status = 'done' THEN 1 ELSE 0 END), "
-                "SUM(CASE WHEN c.status = 'failed' THEN 1 ELSE 0 END), COUNT(r.cell_id) "
-                f"FROM (SELECT id, title, owner, created, status FROM runs {mine} "
-                "ORDER BY id DESC LIMIT ?) u "
-                "LEFT JOIN cells c ON c.run_id = u.id LEFT JOIN ratings r ON r.cell_id = c.id "
-                "GROUP BY u.id, u.title, u.owner, u.created, u.status ORDER BY u.id DESC",
-                [*params, limit])
-        return [RunInfo(int(i), t, o, c, s, int(n), int(d or 0), int(f or 0), int(r))
+            rows = tx.all(f"SELECT u.id, u.title, u.owner, u.created, u.status, u.size, {counted} "
+                          "(SELECT COUNT(*) FROM ratings r WHERE r.run_id = u.id) "
+                          f"FROM runs u {mine} ORDER BY u.id DESC LIMIT ?", [*params, limit])
+        return [RunInfo(int(i), t, o, c, s, int(n), int(d), int(f), int(r))
                 for i, t, o, c, s, n, d, f, r in rows]
 
     def find_unfinished(self, fingerprint: str, owner: str) -> Run | None:
@@ -128,17 +125,17 @@ class SqlStore:
 
     def cells(self, run_id: int, where: CellFilter | None = None, *, offset: int = 0,
               limit: int = 50) -> list[Cell]:
-        condition, params = _where(run_id, where)
-        with self.db.read() as tx:
-            rows = tx.all(f"SELECT {CELL_COLUMNS} {CELLS_FROM} WHERE {condition} "
-                          "ORDER BY c.row, c.variant LIMIT ? OFFSET ?",
+        matching, params = _where(run_id, where)
+        with self.db.read() as tx:  # the page's ids first (an index walk), then only their cells
+            rows = tx.all(f"SELECT {CELL_COLUMNS} {CELLS_FROM} WHERE c.id IN (SELECT c.id {matching} "
+                          "ORDER BY c.row, c.variant LIMIT ? OFFSET ?) ORDER BY c.row, c.variant",
                           (*params, max(0, limit), max(0, offset)))
         return [_cell(row) for row in rows]
 
     def count(self, run_id: int, where: CellFilter | None = None) -> int:
-        condition, params = _where(run_id, where)
+        matching, params = _where(run_id, where)
         with self.db.read() as tx:
-            return int(tx.one(f"SELECT COUNT(*) {CELLS_FROM} WHERE {condition}", params)[0])
+            return int(tx.one(f"SELECT COUNT(*) {matching}", params)[0])
 
     def each_cell(self, run_id: int) -> Iterator[Cell]:
         after = (-1, -1)
@@ -164,12 +161,14 @@ class SqlStore:
             unknown = [r for r in rating.reasons if r not in REASONS]
             if unknown:
                 raise ValueError(f"unknown reasons {unknown}")
-            if tx.one("SELECT id FROM cells WHERE id = ?", (cell_id,)) is None:
+            found = tx.one("SELECT run_id FROM cells WHERE id = ?", (cell_id,))
+            if found is None:
                 raise KeyError(f"no cell {cell_id}")
-            tx.run("INSERT INTO ratings (cell_id, verdict, reasons, note, who, at) VALUES (?, ?, ?, ?, ?, ?) "
-                   "ON CONFLICT (cell_id) DO UPDATE SET verdict = excluded.verdict, "
-                   "reasons = excluded.reasons, note = excluded.note, who = excluded.who, at = excluded.at",
-                   (cell_id, rating.verdict, _json(list(rating.reasons)), rating.note, rating.who,
+            tx.run("INSERT INTO ratings (cell_id, run_id, verdict, reasons, note, who, at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cell_id) DO UPDATE SET "
+                   "verdict = excluded.verdict, reasons = excluded.reasons, note = excluded.note, "
+                   "who = excluded.who, at = excluded.at",
+                   (cell_id, found[0], rating.verdict, _json(list(rating.reasons)), rating.note, rating.who,
                     rating.at or now_iso()))
 
     def close(self) -> None:
@@ -177,24 +176,29 @@ class SqlStore:
 
 
 def _where(run_id: int, where: CellFilter | None) -> tuple[str, list[Any]]:
-    parts, params = ["c.run_id = ?"], list[Any]([run_id])
-    if where is not None:
-        if where.variant is not None:
-            parts.append("c.variant = ?")
-            params.append(where.variant)
-        if where.status is not None:
-            parts.append("c.status = ?")
-            params.append(where.status)
-        if where.verdict == 0:
-            parts.append("r.cell_id IS NULL")
-        elif where.verdict is not None:
-            parts.append("r.verdict = ?")
-            params.append(where.verdict)
-        if where.reason is not None:  # a JSON list of names: the name in quotes, LIKE's marks escaped
-            quoted = json.dumps(where.reason).replace("!", "!!").replace("%", "!%").replace("_", "!_")
-            parts.append("r.reasons LIKE ? ESCAPE '!'")
-            params.append(f"%{quoted}%")
-    return " AND ".join(parts), params
+    """`FROM ... WHERE ...` of the run's cells that pass the filter, and its parameters."""
+    joins, parts, params = "", ["c.run_id = ?"], list[Any]([run_id])
+    where = where or CellFilter()
+    if where.variant is not None:
+        parts.append("c.variant = ?")
+        params.append(where.variant)
+    if where.status is not None:
+        parts.append("c.status = ?")
+        params.append(where.status)
+    if where.verdict == 0:
+        parts.append("NOT EXISTS (SELECT 1 FROM ratings n WHERE n.cell_id = c.id)")
+    if where.verdict in (1, -1) or where.reason is not None:
+        joins = "JOIN ratings r ON r.cell_id = c.id "
+        parts.append("r.run_id = ?")  # lets the database start from the run's ratings
+        params.append(run_id)
+    if where.verdict in (1, -1):
+        parts.append("r.verdict = ?")
+        params.append(where.verdict)
+    if where.reason is not None:  # a JSON list of names: the name in quotes, LIKE's marks escaped
+        quoted = json.dumps(where.reason).replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        parts.append("r.reasons LIKE ? ESCAPE '!'")
+        params.append(f"%{quoted}%")
+    return f"FROM cells c {joins}WHERE {' AND '.join(parts)}", params
 
 
 def _found(cursor: Any, what: str, key: int) -> None:
