@@ -439,3 +439,19 @@ def test_a_connection_the_server_dropped_is_replaced_unnoticed(postgres_url: str
         assert store.count(run.id, CellFilter(status="done")) == 1
     finally:
         store.close()
+
+
+def test_an_answer_with_characters_a_database_refuses_is_still_kept(store: Store) -> None:
+    """A hostile or broken answer (NUL, a lone surrogate from a JSON escape) must not cost the cell:
+    PostgreSQL refuses NUL in text, neither database takes a lone surrogate as UTF-8."""
+    run = store.create_run("t\x00itle", "ana", [Item("ab" * 32, "bad\x00name.png", "Q\ud800?")], VARIANTS[:1])
+    (cell,) = store.todo(run.id)
+    store.save_answer(cell.id, "two\x00cats \ud83d", "think\x00ing", record(error="er\x00ror"))
+    store.rate(cell.id, Rating(-1, ("other",), note="no\x00te \udfff", who="a\x00na"))
+    (kept,) = store.cells(run.id)
+    assert kept.status == "done"
+    assert (kept.answer, kept.thinking) == ("two\ufffdcats \ufffd", "think\ufffding")
+    assert kept.record is not None and kept.record.error == "er\x00ror"  # JSON text escapes it: kept as is
+    assert kept.rating is not None and kept.rating.note == "no\ufffdte \ufffd"
+    again = store.run(run.id)
+    assert again is not None and again.title == "t\ufffditle" and again.items[0].question == "Q\ufffd?"

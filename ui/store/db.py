@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ui.settings import ConfigError
 
 Kind = Literal["sqlite", "postgres"]
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 POOL_SIZE = 8  # connections per process; a run's cells queue briefly for one, they never hold it
 # A PostgreSQL connection idle this long is checked before it is lent: the server may have
 # restarted or closed it meanwhile, and the caller should not be the one to find out.
@@ -68,9 +69,10 @@ class Tx:
         self.kind = kind
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(self._sql(sql), tuple(params))
+        return self.conn.execute(self._sql(sql), _storable(params))
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        rows = [_storable(row) for row in rows]
         if self.kind == "sqlite":
             self.conn.executemany(sql, rows)
         else:
@@ -86,6 +88,23 @@ class Tx:
     def _sql(self, sql: str) -> str:
         # psycopg reads % as its own placeholder mark, so a literal % is doubled first
         return sql if self.kind == "sqlite" else sql.replace("%", "%%").replace("?", "%s")
+
+
+def _storable(params: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(_text(p) if isinstance(p, str) else p for p in params)
+
+
+def _text(text: str) -> str:
+    """Text either database takes: NUL (PostgreSQL refuses it in text) and lone surrogates (not
+    UTF-8; a JSON escape in an answer can make one) become U+FFFD, so a stray character never
+    costs the answer around it."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 class Database:
