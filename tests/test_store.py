@@ -455,3 +455,29 @@ def test_an_answer_with_characters_a_database_refuses_is_still_kept(store: Store
     assert kept.rating is not None and kept.rating.note == "no\ufffdte \ufffd"
     again = store.run(run.id)
     assert again is not None and again.title == "t\ufffditle" and again.items[0].question == "Q\ufffd?"
+
+
+def test_processes_starting_together_on_a_new_database_set_it_up_once(place: Place) -> None:
+    """Replicas behind a load balancer start at the same moment: one creates the tables, the
+    others find them, nobody fails."""
+    start = threading.Barrier(6)
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            start.wait()
+            opened.append(open_store(place.data_dir, place.url))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    place.opened.extend(opened)
+    assert errors == [] and len(opened) == 6
+    assert {version(s.db) for s in opened} == {LATEST}  # type: ignore[attr-defined]
+    with opened[0].db.read() as tx:  # type: ignore[attr-defined]
+        assert tx.one("SELECT COUNT(*) FROM schema_version")[0] == 1

@@ -228,9 +228,12 @@ def sqlite_database(path: Path) -> Database:
 
 
 def postgres_database(url: str) -> Database:
-    import psycopg
-
     shown = mask(url)
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(f"DATABASE_URL={shown} needs the PostgreSQL driver: pip install "
+                         "'psycopg[binary]' (requirements.txt lists it).") from None
 
     def connect() -> Any:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="glm-vision-chat")

@@ -83,7 +83,7 @@ class SqlStore:
         with self.db.read() as tx:
             rows = tx.all(f"SELECT u.id, u.title, u.owner, u.created, u.status, u.size, {counted} "
                           "(SELECT COUNT(*) FROM ratings r WHERE r.run_id = u.id) "
-                          f"FROM runs u {mine} ORDER BY u.id DESC LIMIT ?", [*params, limit])
+                          f"FROM runs u {mine} ORDER BY u.id DESC LIMIT ?", [*params, max(0, limit)])
         return [RunInfo(int(i), t, o, c, s, int(n), int(d), int(f), int(r))
                 for i, t, o, c, s, n, d, f, r in rows]
 
