@@ -43,3 +43,9 @@ def test_the_rule_sees_an_import_in_the_wrong_place(tmp_path: Path) -> None:
     stray = tmp_path / "stray.py"
     stray.write_text("def f():\n    import gradio as gr\n    from PIL import Image\n")
     assert {"gradio", "PIL"} <= imports(stray)
+
+
+def test_the_database_drivers_are_imported_by_the_store_and_nowhere_else() -> None:
+    users = {path.relative_to(UI) for path in MODULES if imports(path) & {"sqlite3", "psycopg"}}
+    assert {Path("store/db.py")} <= users  # the rule above watches real imports, not none
+    assert all(path.parts[0] == "store" for path in users), users

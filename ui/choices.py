@@ -6,6 +6,7 @@ a field here, a control in the page, and its sentence in ui/i18n.py.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ class Choices:
         return cls(**dict(zip(names, values, strict=True)))
 
     @classmethod
+    @functools.cache  # asked per key of every stored record read (a page of results: hundreds)
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 

@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ui.profiles import parse_overrides
@@ -87,6 +88,8 @@ class Settings:
     log_content: bool = False  # log what people ask (off: metadata only)
     host: str = "127.0.0.1"
     port: int = 7860
+    data_dir: Path = Path("data")  # where the SQLite store (and nothing else yet) is kept
+    database_url: Secret = field(default=Secret(""), repr=False)  # PostgreSQL instead; has a password
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +141,8 @@ class Settings:
             log_content=get.flag("GLM_LOG_CONTENT", False),
             host=host,
             port=get.integer("GRADIO_SERVER_PORT", 7860, 1, 65535),
+            data_dir=Path(get.text("GLM_DATA_DIR", str(default_data_dir()))).expanduser(),
+            database_url=Secret(get.text("DATABASE_URL", "").strip()),
         )
 
     @property
@@ -155,6 +160,14 @@ class Settings:
     def has_key(self) -> bool:
         """True when the server can call the endpoint without a visitor's key."""
         return bool(self.api_key) or not self.key_required
+
+
+def default_data_dir(space_storage: Path = Path("/data")) -> Path:
+    """A Hugging Face Space's persistent storage (/data) when it is there and writable, else a
+    `data` folder in the working directory."""
+    if space_storage.is_dir() and os.access(space_storage, os.W_OK | os.X_OK):
+        return space_storage
+    return Path.cwd() / "data"
 
 
 def public_host(url: str) -> str:

@@ -95,7 +95,8 @@ class Run:
 def fingerprint(items: tuple[Item, ...] | list[Item], variants: tuple[Variant, ...] | list[Variant]) -> str:
     data = {"items": [[i.image, i.question, i.expected] for i in items],
             "variants": [[v.label, _choices_json(v.choices)] for v in variants]}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # a typed lone surrogate too
 
 
 def _choices_json(choices: Choices) -> dict[str, Any]:
