@@ -15,7 +15,7 @@ from ui.i18n import LABELS, say
 from ui.page.chat import Chat, refuse, request_language
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
-from ui.page.middleware import AskDefaults, PrepareOnUpload
+from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
 from ui.page.scripts import (
     CSS,
     KEY_KEEP_JS,
@@ -24,6 +24,8 @@ from ui.page.scripts import (
     REFOCUS_JS,
     REMEMBER_JS,
 )
+from ui.page.testrun import shared_store
+from ui.page.testrun_layout import test_page
 from ui.paths import ASSETS, FileRefused
 from ui.settings import Settings
 
@@ -226,6 +228,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         quality.change(checked(chat.prewarm, [chat_input], roots), [chat_input, quality], None,
                        preprocess=False, queue=False, trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
+    with demo.route("Test", "/test") as test_blocks:
+        test_page(test_blocks, settings, chat, i18n, roots)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
 
@@ -244,6 +248,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
+                                          Middleware(TestImages, store=lambda: shared_store(settings)),
                                           Middleware(PrepareOnUpload, quality=settings.image_quality),
                                           Middleware(AskDefaults, defaults=ASK_DEFAULTS)]}}
 

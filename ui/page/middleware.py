@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ui.imaging.thumbs import thumbnail
@@ -101,8 +102,8 @@ class TestImages:
 
     PREVIEW = 1280
 
-    def __init__(self, app: Any, store: Any) -> None:
-        self.app, self.store = app, store
+    def __init__(self, app: Any, store: Callable[[], Any]) -> None:
+        self.app, self.store = app, store  # store(): the store, opened on first use, or None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -110,10 +111,7 @@ class TestImages:
         if scope.get("method") != "GET" or kind not in ("/test-thumb", "/test-image") or \
                 not _DIGEST.fullmatch(digest):
             return await self.app(scope, receive, send)
-        if kind == "/test-thumb":
-            data = await asyncio.to_thread(self.store.thumbnail, digest)
-        else:
-            data = await asyncio.to_thread(self._preview, digest)
+        data = await asyncio.to_thread(self._image, kind, digest)
         status = 200 if data else 404
         headers = [(b"content-type", b"image/jpeg" if data else b"text/plain"),
                    (b"cache-control", b"private, max-age=86400"),
@@ -121,8 +119,13 @@ class TestImages:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data or b"not found"})
 
-    def _preview(self, digest: str) -> bytes | None:
-        data = self.store.image(digest)
+    def _image(self, kind: str, digest: str) -> bytes | None:
+        store = self.store()
+        if store is None:
+            return None
+        if kind == "/test-thumb":
+            return store.thumbnail(digest) or None
+        data = store.image(digest)
         return thumbnail(data, self.PREVIEW) if data else None
 
 

@@ -5,7 +5,9 @@ The layout is ui/page/testrun_layout.py; the logic lives in ui/testing/ (no grad
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -17,16 +19,20 @@ from gradio.utils import get_upload_folder
 
 from ui.choices import Choices
 from ui.i18n import say
-from ui.imaging.thumbs import estimated_tokens, thumbnail
+from ui.imaging.thumbs import estimated_tokens
 from ui.page.chat import refuse, request_language
 from ui.records import now_iso
 from ui.sanitize import sanitize
 from ui.settings import Settings
+from ui.store import StoreError, open_store
 from ui.store.api import CellFilter, Store
 from ui.testing import testset, view
 from ui.testing.cells import REASONS, Cell, Rating, Run, Variant
-from ui.testing.manager import Runs
+from ui.testing.exports import export
+from ui.testing.manager import Runs, new_run
+from ui.testing.stats import summarize
 
+log = logging.getLogger("glmchat")
 PAGE_ROWS = 20  # rows of the grid the page gets at a time
 THUMB_ROUTE = "/test-thumb/"  # ui/page/middleware.py TestImages serves them by digest
 IMAGE_ROUTE = "/test-image/"
@@ -40,6 +46,27 @@ class View:
     where: CellFilter = field(default_factory=CellFilter)
     offset: int = 0  # first cell of the page, in the filtered order
     focus: int | None = None  # index of the cell in focus within the page
+
+
+@functools.cache
+def _open(data_dir: Path, url: str) -> Store | StoreError:
+    try:
+        return open_store(data_dir, url)
+    except StoreError as error:
+        log.error("the store cannot be opened: %s", error)
+        return error
+
+
+def shared_store(settings: Settings) -> Store | None:
+    """This process's store for these settings, opened on first use (None if it cannot be)."""
+    store = _open(settings.data_dir, str(settings.database_url))
+    return None if isinstance(store, StoreError) else store
+
+
+def store_problem(settings: Settings) -> str:
+    """Why the store cannot be opened ("" if it can): the operator's sentence, no password."""
+    store = _open(settings.data_dir, str(settings.database_url))
+    return str(store) if isinstance(store, StoreError) else ""
 
 
 def owner_of(request: gr.Request | None, browser: str) -> str:
@@ -98,20 +125,12 @@ class TestPage:
         variants = [Variant(Choices(model=m, temperature=float(temperature),
                                     max_tokens=int(max_tokens), quality=quality)) for m in models]
         owner = owner_of(request, browser)
-        run = await asyncio.to_thread(self._create, found, variants, owner,
+        run = await asyncio.to_thread(new_run, self.store, found, variants, owner,
                                       title or time.strftime("%Y-%m-%d %H:%M"))
         self.runs.start(run.id)
         state = View(run.id)
         return (state, self.run_choices(owner, run.id), gr.Timer(active=True),
                 *self.render(state, lang))
-
-    def _create(self, found: testset.TestSet, variants: list[Variant], owner: str,
-                title: str) -> Run:
-        for digest in {item.image for item in found.items}:
-            data = found.images[digest]
-            name = next(i.name for i in found.items if i.image == digest)
-            self.store.put_image(data, name, thumbnail(data) or b"")
-        return self.store.create_run(title, owner, found.items, variants)
 
     def stop(self, state: View) -> None:
         if state.run_id is not None:
@@ -212,8 +231,8 @@ class TestPage:
 
             done = self.store.count(run.id, CellFilter(status="done"))
             failed = self.store.count(run.id, CellFilter(status="failed"))
-            progress = Progress(run.size, done, failed, 0, 0, None, finished=run.status != "running",
-                                stopped=run.status == "stopped")
+            progress = Progress(run.size, done, failed, 0, 0, None,
+                                finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
         grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
                             headers=view.grid_headers(lang, run))
         total = self.store.count(run.id, state.where)
@@ -225,9 +244,7 @@ class TestPage:
                 self.summary(run, lang), *self._focus(run, focused, lang))
 
     def summary(self, run: Run, lang: str) -> str:
-        from ui.testing import stats
-
-        return stats.markdown(stats.summarize(run, self.store.each_cell(run.id)), run, lang)
+        return view.summary(lang, summarize(run, self.store.each_cell(run.id)))
 
     # --- one cell in focus, rated -----------------------------------------------------------
 
@@ -336,12 +353,7 @@ class TestPage:
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / f"{_safe(run.title)}.{kind}"
 
-        def write() -> None:
-            from ui.testing import report
-
-            report.write(out, run, self.store, lang)
-
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(export, out, run, self.store, lang)
         return gr.File(value=str(out), visible=True)
 
 

@@ -6,12 +6,13 @@ from typing import Any
 
 import gradio as gr
 
+from ui.answer import Answerer
 from ui.page.edge import checked
-from ui.page.testrun import TestPage, View
+from ui.page.testrun import TestPage, View, shared_store, store_problem
 from ui.paths import Roots
 from ui.settings import Settings
 from ui.testing.cells import REASONS
-from ui.testing.testset import IMAGE_SUFFIXES
+from ui.testing.manager import Runs, image_files
 
 # Keys for fast rating while no text box has the focus: g good, b bad, n / → next, p / ← previous,
 # 1-9 toggle the reasons. They press the page's own buttons (our elem_ids), nothing of Gradio's.
@@ -39,17 +40,28 @@ KEYS_JS = """
 NEW_BROWSER_JS = "(id) => id || (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2))"
 
 
-def test_page(page_blocks: gr.Blocks, page: TestPage, settings: Settings, i18n: gr.I18n,
+def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i18n: gr.I18n,
               roots: Roots) -> None:
     """Build the Test page inside `with demo.route(...) as page_blocks`."""
+    store = shared_store(settings)
+    if store is None:  # the chat works on; this page says what the operator must fix
+        gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+        gr.Markdown(f"⚠️ {store_problem(settings)}", elem_classes="notice", elem_id="test-no-store")
+        return
+    runs = Runs(answerer, store, image_files(store, settings.data_dir / "images"))
+    if not settings.database_url:  # SQLite: one server; a shared database may have others running
+        runs.recover()
+    page = TestPage(settings, store, runs, settings.data_dir)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
     state = gr.State(View())
     gr.Markdown(i18n("test_heading"), elem_id="test-heading")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
+            # Any file is taken: what is not an image, an archive or a table gets its own sentence
+            # in the plan (ui/testing/testset.py), in the page's language.
             files = gr.File(label=i18n("test_files"), file_count="multiple", elem_id="test-files",
-                            file_types=[*IMAGE_SUFFIXES, ".zip", ".csv", ".xlsx"], height=160)
+                            height=160)
             folder = gr.UploadButton(i18n("test_folder"), file_count="directory", size="sm",  # type: ignore[arg-type]
                                      elem_id="test-folder")
             questions = gr.Textbox(label=i18n("test_questions"), lines=3, elem_id="test-questions",
@@ -72,12 +84,13 @@ def test_page(page_blocks: gr.Blocks, page: TestPage, settings: Settings, i18n: 
         resume_btn = gr.Button(i18n("test_resume"), elem_id="test-resume")
         retry_btn = gr.Button(i18n("test_retry_failed"), elem_id="test-retry")
     progress = gr.HTML(elem_id="test-progress")
-    runs = gr.Dropdown([], label=i18n("test_runs"), elem_id="test-runs", interactive=True)
+    run_list = gr.Dropdown([], label=i18n("test_runs"), elem_id="test-runs", interactive=True)
     with gr.Row():
         status = gr.Dropdown([(i18n("test_all"), "all"), (i18n("test_failed"), "failed"),
                               (i18n("test_answered"), "done")], value="all",
                              label=i18n("test_show"), elem_id="test-filter-status")
-        verdict = gr.Dropdown([(i18n("test_all"), "all"), ("👍", "good"), ("👎", "bad"),
+        verdict = gr.Dropdown([(i18n("test_all"), "all"), (i18n("test_good"), "good"),
+                               (i18n("test_bad"), "bad"),
                                (i18n("test_unrated"), "unrated")], value="all",
                               label=i18n("test_rating"), elem_id="test-filter-verdict")
         reason = gr.Dropdown([(i18n("test_all"), "all"), *((i18n(f"reason_{r}"), r) for r in REASONS)],
@@ -115,7 +128,7 @@ def test_page(page_blocks: gr.Blocks, page: TestPage, settings: Settings, i18n: 
 
     shown = [progress, grid, page_label, summary, focus_image, focus_text, focus_stats, reasons, note]
     page_blocks.load(None, browser, browser, js=NEW_BROWSER_JS, **private).then(
-        page.my_runs, browser, runs, **private)
+        page.my_runs, browser, run_list, **private)
     page_blocks.load(None, js=KEYS_JS, **private)
 
     set_up = [files, questions, models, quality]
@@ -126,13 +139,13 @@ def test_page(page_blocks: gr.Blocks, page: TestPage, settings: Settings, i18n: 
                           roots), [files, folder], files, preprocess=False, **private)
     run_btn.click(checked(page.start, [files], roots),
                   [files, questions, models, temperature, max_tokens, quality, title, browser],
-                  [state, runs, timer, *shown], preprocess=False, **private).then(
+                  [state, run_list, timer, *shown], preprocess=False, **private).then(
         page.variant_choices, state, variant, **private)
     stop_btn.click(page.stop, state, None, **private)
     resume_btn.click(page.resume, [state, browser], timer, **private)
     retry_btn.click(page.retry_failed, [state, browser], timer, **private)
     timer.tick(page.tick, state, [timer, *shown], **private)
-    runs.input(page.open_run, [runs, browser], [state, timer, *shown], **private).then(
+    run_list.input(page.open_run, [run_list, browser], [state, timer, *shown], **private).then(
         page.variant_choices, state, variant, **private)
     gr.on([status.input, verdict.input, reason.input, variant.input], page.filter,
           [state, variant, status, verdict, reason], [state, *shown], **private)

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -26,15 +25,15 @@ from ui.answer import Answerer
 from ui.choices import Choices
 from ui.errors import ChatError
 from ui.i18n import say
-from ui.imaging.thumbs import thumbnail
 from ui.settings import ConfigError, Settings
 from ui.store.api import Store
 from ui.testing import testset
 from ui.testing.cells import Run, Variant
+from ui.testing.exports import SUFFIXES, export
+from ui.testing.manager import image_files, new_run
 from ui.testing.runner import Progress, Runner
 
 OWNER = "cli"
-OUT_SUFFIXES = (".csv", ".jsonl", ".html")
 
 
 class Refused(Exception):
@@ -76,7 +75,7 @@ def main(argv: Sequence[str]) -> int:
 
 async def _batch(args: argparse.Namespace, err: TextIO) -> int:
     out = Path(args.out)
-    if out.suffix.lower() not in OUT_SUFFIXES:
+    if out.suffix.lower() not in SUFFIXES:
         raise Refused(say(args.lang, "batch_out_suffix", {"name": out.name}))
     if len(args.model) > 4:
         raise Refused(say(args.lang, "batch_too_many_models", {"count": len(args.model)}))
@@ -96,8 +95,7 @@ async def _batch(args: argparse.Namespace, err: TextIO) -> int:
     store = _store(settings)
     try:
         run = await asyncio.to_thread(_run_for, store, found, variants, args)
-        images = settings.data_dir / "images"
-        runner = Runner(answerer, store, lambda digest: _image_file(store, images, run, digest))
+        runner = Runner(answerer, store, image_files(store, settings.data_dir / "images"))
         stop = asyncio.Event()
         with _stop_on_signals(stop):
             last = await _show(runner.run(run, retry_failed=args.retry_failed, stop=stop), err)
@@ -139,27 +137,7 @@ def _run_for(store: Store, found: testset.TestSet, variants: list[Variant],
         run = store.find_unfinished(fingerprint(found.items, variants), OWNER)
         if run is not None:
             return run
-    for digest in {item.image for item in found.items}:
-        data = found.images[digest]
-        name = next(i.name for i in found.items if i.image == digest)
-        store.put_image(data, name, thumbnail(data) or b"")
-    title = args.title or time.strftime("batch %Y-%m-%d %H:%M")
-    return store.create_run(title, OWNER, found.items, variants)
-
-
-def _image_file(store: Store, folder: Path, run: Run, digest: str) -> str:
-    """The image as a file the answer loop can prepare (written once, named as the tester named it)."""
-    name = next((i.name for i in run.items if i.image == digest), "image")
-    path = folder / digest[:2] / digest / Path(name).name
-    if not path.exists():
-        data = store.image(digest)
-        if data is None:
-            return str(path)  # missing: the cell fails with "image missing", the run goes on
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    return str(path)
+    return new_run(store, found, variants, OWNER, args.title or time.strftime("batch %Y-%m-%d %H:%M"))
 
 
 async def _show(progress: object, err: TextIO) -> Progress:
@@ -207,9 +185,7 @@ def _stop_on_signals(stop: asyncio.Event):  # type: ignore[no-untyped-def]
 
 
 def _write(store: Store, run_id: int, out: Path, lang: str) -> None:
-    from ui.testing import report
-
     run = store.run(run_id)
     assert run is not None
     out.parent.mkdir(parents=True, exist_ok=True)
-    report.write(out, run, store, lang)
+    export(out, run, store, lang)

@@ -11,7 +11,9 @@ from ui.i18n import say
 from ui.records import AnswerRecord
 from ui.sanitize import sanitize
 from ui.testing.cells import Cell, Item, Run
+from ui.testing.report import reason_label
 from ui.testing.runner import Progress
+from ui.testing.stats import Summary
 
 SECONDS_PER_ANSWER = 6.0  # until this server has answered a few cells of its own
 VERDICT = {1: "👍", -1: "👎"}
@@ -103,3 +105,33 @@ def stats_line(lang: str, record: AnswerRecord | None) -> str:
     if record.total_s is not None:
         parts.append(say(lang, "test_total", {"seconds": f"{record.total_s:.1f}"}))
     return " · ".join(parts)
+
+
+def summary(lang: str, summaries: Sequence[Summary]) -> str:
+    """Per model: good share with its 95 % interval, rated, failed, the most common reasons,
+    median times and tokens, as a Markdown table (the HTML report's summary, shorter)."""
+    if not summaries:
+        return ""
+    heads = [say(lang, "report_h_variant"), say(lang, "report_h_rated"), say(lang, "report_h_good"),
+             say(lang, "report_h_failed"), say(lang, "report_reasons"),
+             say(lang, "report_h_first_token"), say(lang, "report_h_total"),
+             say(lang, "report_h_tokens")]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for s in summaries:
+        if s.interval is None:
+            share = say(lang, "report_share_none")
+        else:
+            share = say(lang, "report_share", {"share": f"{100 * s.interval.share:.0f}",
+                                               "low": f"{100 * s.interval.low:.0f}",
+                                               "high": f"{100 * s.interval.high:.0f}"})
+        top = sorted(s.reasons.items(), key=lambda kv: -kv[1])[:3]
+        reasons = ", ".join(f"{reason_label(r, lang)} {n}" for r, n in top if n)
+        cells = [s.label, str(s.rated), share, str(s.failed), reasons or "–",
+                 _s(s.first_token_median), _s(s.total_median),
+                 f"{s.prompt_tokens:,} + {s.completion_tokens:,}"]
+        lines.append("| " + " | ".join(sanitize(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n\n" + say(lang, "report_interval_note")
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} s"
