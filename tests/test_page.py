@@ -218,3 +218,34 @@ def test_on_a_phone_the_settings_open_above_the_chat(app: AppProcess, browser, t
         expect(page.locator("#chat-input")).to_be_in_viewport(ratio=1)
     finally:
         page.close()
+
+
+def test_a_waiting_visitor_reads_the_queue_position_in_the_page_language(
+        module_fake: FakeOpenAI, browser, tmp_path_factory):
+    """With one answer at a time, a Chinese visitor's question waits: Gradio's "queue: 1/1" at
+    the input reads in Chinese, then the answer comes."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import TEST_KEY, start_app, stop_app
+
+    single = start_app({"OPENAI_BASE_URL": module_fake.base_url, "OPENAI_API_KEY": TEST_KEY,
+                        "GLM_CONCURRENCY": "1"}, tmp_path_factory.mktemp("single"))
+    context = in_locale(browser, "zh-CN")
+    first, second = browser.new_page(), context.new_page()
+    try:
+        module_fake.script(Reply(ttft=60))
+        open_chat(first, single.url)
+        ask(first, "Who is first?")
+        expect(first.locator("#chat-input button.stop-button")).to_be_visible(timeout=10_000)
+        open_chat(second, single.url)
+        ask(second, "Who is second?")
+        waiting = say("zh", "queue_position", {"position": 1, "size": 1})
+        expect(second.locator("#chat-input")).to_contain_text(waiting, timeout=10_000)
+        expect(second.locator("#chat-input")).not_to_contain_text("queue")
+        first.locator("#chat-input button.stop-button").click()
+        expect(second.locator("#chat")).to_contain_text("Echo: Who is second?", timeout=15_000)
+        expect(second.locator("#chat-input")).not_to_contain_text(waiting)
+    finally:
+        first.close()
+        context.close()
+        stop_app(single)

@@ -186,6 +186,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "files_not_images": "{count} file{count_s} left out: only images (JPEG, PNG, WebP, GIF, BMP, HEIC) can be attached.",
         "file_not_image": "“{names}” left out: only images (JPEG, PNG, WebP, GIF, BMP, HEIC) can be attached.",
         "file_not_json": "“{names}” is not a conversation export: pick a .json file downloaded with “Download JSON”.",
+        "queue_position": "queue: {position}/{size} |",
+        "queue_processing": "processing |",
     },
     "zh": {
         "no_key": "没有 API Key：请在 .env 或 Space 的 Secrets 中设置 OPENAI_API_KEY，然后重启应用。",
@@ -297,6 +299,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "files_not_images": "有 {count} 个文件没有添加：只能添加图片（JPEG、PNG、WebP、GIF、BMP、HEIC）。",
         "file_not_image": "“{names}”没有添加：只能添加图片（JPEG、PNG、WebP、GIF、BMP、HEIC）。",
         "file_not_json": "“{names}”不是对话导出文件：请选择用“下载 JSON”保存的 .json 文件。",
+        "queue_position": "排队中：{position}/{size} |",
+        "queue_processing": "处理中 |",
     },
 }
 

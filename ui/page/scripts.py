@@ -196,6 +196,44 @@ THUMBNAIL_NAMES_JS = """() => {
 }"""
 
 
+# Gradio's queue position at the input ("queue: 2/5 |", then "processing |": a question waiting on a
+# busy server) is in English whatever the page's language: the same in its language (in English,
+# nothing to do and nothing watched).
+QUEUE_JS = """() => {
+  const all = %s;
+  const say = (navigator.language || "en").toLowerCase().startsWith("zh") ? all.zh : all.en;
+  const box = document.querySelector("#chat-input");
+  if (!box || say.same) return;
+  const translate = (text) => {
+    const found = text.nodeValue.match(/^queue: (\\d+)\\/(\\S+) \\|$/);
+    if (found) text.nodeValue = say.queue.replace("{position}", found[1]).replace("{size}", found[2]);
+    else if (text.nodeValue === "processing |") text.nodeValue = say.processing;
+  };
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return translate(node);
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) translate(text);
+  };
+  new MutationObserver(records => records.forEach(r => {
+    if (r.type === "characterData") translate(r.target);
+    else r.addedNodes.forEach(walk);
+  })).observe(box, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def queue_js() -> str:
+    """QUEUE_JS with its words in English and Chinese; {placeholders} are filled in the page."""
+    gradios = {"queue": "queue: {position}/{size} |", "processing": "processing |"}
+    words: dict[str, dict[str, object]] = {}
+    for lang in ("en", "zh"):
+        ours = {"queue": say(lang, "queue_position", {"position": "{position}", "size": "{size}"}),
+                "processing": say(lang, "queue_processing")}
+        words[lang] = {**ours, "same": ours == gradios}
+    return QUEUE_JS % json.dumps(words, ensure_ascii=False)
+
+
 def page_js(max_upload_mb: float) -> str:
-    """The page's own script, run once when it has started: toasts in its language, named images."""
-    return f"() => {{ ({toasts_js(max_upload_mb)})(); ({THUMBNAIL_NAMES_JS})(); }}"
+    """The page's own script, run once when it has started: Gradio's words in the page's language,
+    named images."""
+    return (f"() => {{ ({toasts_js(max_upload_mb)})(); ({queue_js()})(); "
+            f"({THUMBNAIL_NAMES_JS})(); }}")
