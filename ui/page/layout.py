@@ -49,7 +49,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         if not settings.has_key and not settings.byok:
             gr.Markdown(i18n("no_key_banner"), elem_classes="notice", elem_id="no-key")
         settings_button = gr.Button(i18n("settings"), size="sm", elem_id="settings-button")
-        with gr.Row(equal_height=False, elem_id="page"):
+        with gr.Row(equal_height=False):
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
                     label=i18n("chat"), elem_id="chat", height="64vh", buttons=["copy", "copy_all"],
