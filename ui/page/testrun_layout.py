@@ -46,6 +46,8 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     store = shared_store(settings)
     if store is None:  # the chat works on; this page says what the operator must fix
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+        gr.Button(i18n("nav_to_chat"), link="./", size="sm", elem_id="nav-to-chat",
+                  elem_classes="nav-link")
         gr.Markdown(f"⚠️ {store_problem(settings)}", elem_classes="notice", elem_id="test-no-store")
         return
     runs = Runs(answerer, store, image_files(store, settings.data_dir / "images"))
@@ -55,7 +57,10 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
     state = gr.State(View())
-    gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+    with gr.Row(elem_id="test-heading-row"):
+        gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+        gr.Button(i18n("nav_to_chat"), link="./", size="sm", elem_id="nav-to-chat",
+                  elem_classes="nav-link")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             # Any file is taken: what is not an image, an archive or a table gets its own sentence
