@@ -237,6 +237,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "js": page_js(settings.max_upload_mb),
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
+            "auth": [(name, str(password)) for name, password in settings.users] or None,
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
                                           Middleware(TestImages, store=lambda: shared_store(settings)),
                                           Middleware(PrepareOnUpload, quality=settings.image_quality),

@@ -69,6 +69,15 @@ def store_problem(settings: Settings) -> str:
     return str(store) if isinstance(store, StoreError) else ""
 
 
+CLI = "cli"  # runs of `glm-vision-chat batch`: the operator's, on every viewer's Test page
+
+
+def _shared(run_owner: str, viewer: str) -> bool:
+    """Whether a run started by `run_owner` is `viewer`'s to see and rate: their own, the
+    operator's command-line runs, and with sign-in every team member's."""
+    return run_owner in (viewer, CLI) or (viewer.startswith("user:") and run_owner.startswith("user:"))
+
+
 def owner_of(request: gr.Request | None, browser: str) -> str:
     """Who a run belongs to: the signed-in user, else this browser (a random id it keeps)."""
     user = getattr(request, "username", None)
@@ -147,8 +156,11 @@ class TestPage:
         return self.resume(state, browser, request, retry_failed=True)
 
     def _mine(self, run_id: int, browser: str, request: gr.Request) -> bool:
+        """Whether this viewer may see and rate the run (ratings say who, with sign-in)."""
         run = self.store.run(run_id)
-        return run is not None and run.owner == owner_of(request, browser)
+        if run is None:
+            return False
+        return _shared(run.owner, owner_of(request, browser))
 
     def tick(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         """The timer while a run goes: progress, grid and summary; the timer stops with the run."""
@@ -158,9 +170,17 @@ class TestPage:
     # --- the grid -------------------------------------------------------------------------------
 
     def run_choices(self, owner: str, selected: int | None = None) -> Any:
-        infos = self.store.runs(owner)
-        return gr.Dropdown(choices=[(f"{i.title} · {i.done + i.failed}/{i.size}", i.id) for i in infos],
-                           value=selected if selected is not None else gr.skip())
+        """The runs this viewer may open: a signed-in team's all (each with who started it),
+        else this browser's own."""
+        team = owner.startswith("user:")
+        if team:
+            infos = [i for i in self.store.runs(None) if _shared(i.owner, owner)]
+        else:
+            infos = sorted(self.store.runs(owner) + self.store.runs(CLI), key=lambda i: -i.id)
+        by = (lambda i: f" · {i.owner.removeprefix('user:')}") if team else (lambda i: "")
+        choices = [(f"{i.title} · {i.done + i.failed}/{i.size}{by(i)}", i.id) for i in infos]
+        return gr.Dropdown(choices=choices) if selected is None else \
+            gr.Dropdown(choices=choices, value=selected)
 
     def variant_choices(self, state: View, request: gr.Request) -> Any:
         """The model filter's choices: every variant of the run in view."""
