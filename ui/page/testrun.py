@@ -162,10 +162,12 @@ class TestPage:
             return False
         return _shared(run.owner, owner_of(request, browser))
 
-    def tick(self, state: View, request: gr.Request) -> tuple[Any, ...]:
-        """The timer while a run goes: progress, grid and summary; the timer stops with the run."""
+    def tick(self, state: View, browser: str, request: gr.Request) -> tuple[Any, ...]:
+        """The timer while a run goes: progress, grid and summary; the timer stops with the run,
+        and the list of runs then shows its final counts."""
         going = state.run_id is not None and self.runs.running(state.run_id)
-        return (gr.Timer(active=going), *self.render(state, request_language(request)))
+        runs = gr.skip() if going else self.run_choices(owner_of(request, browser), state.run_id)
+        return (gr.Timer(active=going), runs, *self.render(state, request_language(request)))
 
     # --- the grid -------------------------------------------------------------------------------
 
@@ -253,8 +255,10 @@ class TestPage:
             failed = self.store.count(run.id, CellFilter(status="failed"))
             progress = Progress(run.size, done, failed, 0, 0, None,
                                 finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
+        columns = len(run.variants) if state.where.variant is None else 1
         grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
-                            headers=view.grid_headers(lang, run))
+                            headers=view.grid_headers(lang, run),
+                            column_widths=["120px", "22%", *[f"{60 / columns:.0f}%"] * len(run.variants)])
         total = self.store.count(run.id, state.where)
         size = self._page_cells(state)
         label = say(lang, "test_page", {"first": state.offset + 1 if total else 0,
