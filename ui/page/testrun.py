@@ -10,6 +10,7 @@ import html
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,11 @@ class TestPage:
         found = self._found(files, questions)
         lines = [f"- {sanitize(s)}" for s in found.sentences(lang)]
         if found.items:
-            digests = {i.image for i in found.items}
-            tokens = sum(estimated_tokens(found.images[d], quality) for d in digests)
-            per_image = {d: sum(i.image == d for i in found.items) for d in digests}
-            cells = len(found.items) * max(len(models), 1)
-            head = view.plan(lang, len(digests), max(per_image.values()), max(len(models), 1), cells,
-                             sum(estimated_tokens(found.images[d], quality) * per_image[d]
-                                 for d in digests) if tokens else 0, self._at_once())
-            lines.insert(0, head)
+            asked = Counter(item.image for item in found.items)  # image → its questions
+            tokens = sum(estimated_tokens(found.images[d], quality) * n for d, n in asked.items())
+            models_n = max(len(models or []), 1)
+            lines.insert(0, view.plan(lang, len(asked), max(asked.values()), models_n,
+                                      len(found.items) * models_n, tokens, self._at_once()))
         return "\n".join(lines)
 
     def _at_once(self) -> int:
