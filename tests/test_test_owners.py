@@ -84,3 +84,22 @@ def test_glm_users_is_read_as_name_password_pairs():
     assert "s3cret" not in repr(settings)
     with pytest.raises(ConfigError):
         Settings.from_env({"GLM_USERS": "alice"})
+
+
+@pytest.mark.parametrize("temperature, max_tokens, quality", [
+    (float("nan"), 512, "balanced"), (0.5, float("inf"), "balanced"), ("0.5", 512, "balanced"),
+    (True, 512, "balanced"), (0.5, 10**9, "balanced"), (0.5, 512, "../../etc"),
+])
+def test_a_forged_start_with_bad_choices_is_refused_before_anything_is_stored(page, tmp_path,
+                                                                              temperature, max_tokens,
+                                                                              quality):
+    import asyncio
+
+    from tests.conftest import make_image
+
+    test_page, store = page
+    image = make_image(tmp_path / "a.png")
+    with pytest.raises(gr.Error):
+        asyncio.run(test_page.start([str(image)], "q?", ["glm-4.5v"], temperature, max_tokens,
+                                    quality, "", "aaaa", gr.Request()))
+    assert store.runs() == []

@@ -20,8 +20,9 @@ from gradio.utils import get_upload_folder
 
 from ui.choices import Choices
 from ui.i18n import say
+from ui.imaging.prepared import QUALITY
 from ui.imaging.thumbs import estimated_tokens
-from ui.page.chat import refuse, request_language
+from ui.page.chat import number_in, refuse, request_language
 from ui.records import now_iso
 from ui.sanitize import sanitize
 from ui.settings import Settings
@@ -126,6 +127,13 @@ class TestPage:
             raise refuse(say(lang, "batch_too_many_models", {"count": len(models)}))
         if not self.settings.has_key:
             raise refuse(say(lang, "no_key"))
+        limits = {"temperature": (temperature, 0.0, 2.0),
+                  "max_tokens": (max_tokens, 1, self.settings.max_tokens_limit)}
+        for name, (value, lo, hi) in limits.items():  # a forged call: NaN, text, out of range
+            if not number_in(value, lo, hi):
+                raise refuse(say(lang, "api_bad_number", {"name": name, "lo": lo, "hi": hi}))
+        if quality not in QUALITY or not isinstance(title or "", str) or not isinstance(questions or "", str):
+            raise refuse(say(lang, "batch_nothing_to_ask"))
         found = await asyncio.to_thread(self._found, files, questions)
         if not found.items:
             raise refuse(say(lang, "batch_nothing_to_ask"))
