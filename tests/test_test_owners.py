@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import TEST_KEY
 from ui.answer import Answerer
 from ui.choices import Choices
-from ui.page.testrun import TestPage, View
+from ui.page.testgrid import View
+from ui.page.testrun import TestPage
 from ui.settings import ConfigError, Settings
 from ui.store import open_store
 from ui.testing.cells import Item, Variant

@@ -8,7 +8,8 @@ import gradio as gr
 
 from ui.answer import Answerer
 from ui.page.edge import checked
-from ui.page.testrun import TestPage, View, shared_store, store_problem
+from ui.page.testgrid import View
+from ui.page.testrun import TestPage, shared_store, store_problem
 from ui.paths import Roots
 from ui.settings import Settings
 from ui.testing.cells import REASONS

@@ -1,0 +1,165 @@
+"""The Test page's results: which runs a viewer may open, the grid paged and filtered, the
+progress and the summary (handlers; the layout is ui/page/testrun_layout.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import gradio as gr
+
+from ui.i18n import say
+from ui.page.chat import request_language
+from ui.settings import Settings
+from ui.store.api import CellFilter, Store
+from ui.testing import view
+from ui.testing.cells import REASONS, Cell, Run
+from ui.testing.manager import Runs
+from ui.testing.runner import Progress
+from ui.testing.stats import summarize
+
+PAGE_ROWS = 20  # rows of the grid the page gets at a time
+THUMB_ROUTE = "/test-thumb/"  # ui/page/middleware.py TestImages serves them by digest
+IMAGE_ROUTE = "/test-image/"
+
+
+@dataclass(frozen=True)
+class View:
+    """What one browser tab is looking at: a run, a filter, a page of the grid, a cell in focus."""
+
+    run_id: int | None = None
+    where: CellFilter = field(default_factory=CellFilter)
+    offset: int = 0  # first cell of the page, in the filtered order
+    focus: int | None = None  # index of the cell in focus within the page
+
+
+CLI = "cli"  # runs of `glm-vision-chat batch`: the operator's, on every viewer's Test page
+
+
+def _shared(run_owner: str, viewer: str) -> bool:
+    """Whether a run started by `run_owner` is `viewer`'s to see and rate: their own, the
+    operator's command-line runs, and with sign-in every team member's."""
+    return run_owner in (viewer, CLI) or (viewer.startswith("user:") and run_owner.startswith("user:"))
+
+
+def owner_of(request: gr.Request | None, browser: str) -> str:
+    """Who a run belongs to: the signed-in user, else this browser (a random id it keeps)."""
+    user = getattr(request, "username", None)
+    return f"user:{user}" if user else f"browser:{browser or 'anonymous'}"
+
+
+class Results:
+    """What a viewer sees of the runs they may open."""
+
+    def __init__(self, settings: Settings, store: Store, runs: Runs) -> None:
+        self.settings, self.store, self.runs = settings, store, runs
+
+    def _mine(self, run_id: int, browser: str, request: gr.Request) -> bool:
+        """Whether this viewer may see and rate the run (ratings say who, with sign-in)."""
+        run = self.store.run(run_id)
+        if run is None:
+            return False
+        return _shared(run.owner, owner_of(request, browser))
+
+    # --- the grid -------------------------------------------------------------------------------
+
+    def run_choices(self, owner: str, selected: int | None = None) -> Any:
+        """The runs this viewer may open: a signed-in team's all (each with who started it),
+        else this browser's own."""
+        team = owner.startswith("user:")
+        if team:
+            infos = [i for i in self.store.runs(None) if _shared(i.owner, owner)]
+        else:
+            infos = sorted(self.store.runs(owner) + self.store.runs(CLI), key=lambda i: -i.id)
+        by = (lambda i: f" · {i.owner.removeprefix('user:')}") if team else (lambda i: "")
+        choices = [(f"{i.title} · {i.done + i.failed}/{i.size}{by(i)}", i.id) for i in infos]
+        return gr.Dropdown(choices=choices) if selected is None else \
+            gr.Dropdown(choices=choices, value=selected)
+
+    def variant_choices(self, state: View, request: gr.Request) -> Any:
+        """The model filter's choices: every variant of the run in view."""
+        run = self.store.run(state.run_id) if state.run_id is not None else None
+        everything = (say(request_language(request), "test_all_models"), "all")
+        variants = [(v.name, str(i)) for i, v in enumerate(run.variants)] if run else []
+        choices = [everything, *variants]
+        return gr.Dropdown(choices=choices, value="all")
+
+    def my_runs(self, browser: str, request: gr.Request) -> Any:
+        return self.run_choices(owner_of(request, browser))
+
+    def open_run(self, run_id: int | None, browser: str, request: gr.Request) -> tuple[Any, ...]:
+        lang = request_language(request)
+        if run_id is None or not self._mine(int(run_id), browser, request):
+            state = View()
+            return (state, gr.Timer(active=False), *self.render(state, lang))
+        state = View(int(run_id))
+        return (state, gr.Timer(active=self.runs.running(state.run_id or 0)),
+                *self.render(state, lang))
+
+    def filter(self, state: View, variant: str, status: str, verdict: str, reason: str,
+               request: gr.Request) -> tuple[Any, ...]:
+        where = CellFilter(variant=int(variant) if variant not in ("", None, "all") else None,
+                           status=status if status in ("pending", "done", "failed") else None,
+                           verdict={"good": 1, "bad": -1, "unrated": 0}.get(verdict),
+                           reason=reason if reason in REASONS else None)
+        state = replace(state, where=where, offset=0, focus=None)
+        return (state, *self.render(state, request_language(request)))
+
+    def page(self, state: View, step: int, request: gr.Request) -> tuple[Any, ...]:
+        if state.run_id is None:
+            return (state, *self.render(state, request_language(request)))
+        size = self._page_cells(state)
+        total = self.store.count(state.run_id, state.where)
+        offset = min(max(0, state.offset + step * size), max(0, (total - 1) // size * size))
+        state = replace(state, offset=offset, focus=None)
+        return (state, *self.render(state, request_language(request)))
+
+    def prev_page(self, state: View, request: gr.Request) -> tuple[Any, ...]:
+        return self.page(state, -1, request)
+
+    def next_page(self, state: View, request: gr.Request) -> tuple[Any, ...]:
+        return self.page(state, 1, request)
+
+    def _page_cells(self, state: View) -> int:
+        run = self.store.run(state.run_id) if state.run_id is not None else None
+        per_row = 1 if state.where.variant is not None or run is None else len(run.variants)
+        return PAGE_ROWS * per_row
+
+    def _cells(self, state: View) -> tuple[Run | None, list[Cell]]:
+        if state.run_id is None:
+            return None, []
+        run = self.store.run(state.run_id)
+        if run is None:
+            return None, []
+        return run, self.store.cells(run.id, state.where, offset=state.offset,
+                                     limit=self._page_cells(state))
+
+    def render(self, state: View, lang: str) -> tuple[Any, ...]:
+        """progress, grid, page label, summary, focus (image, text, stats, reasons, note)."""
+        run, cells = self._cells(state)
+        if run is None:
+            return ("", gr.Dataframe(value=[], headers=["", ""]), "", "", *self._focus(None, None, lang))
+        progress, _ = self.runs.progress(run.id)
+        if progress is None:
+            done = self.store.count(run.id, CellFilter(status="done"))
+            failed = self.store.count(run.id, CellFilter(status="failed"))
+            progress = Progress(run.size, done, failed, 0, 0, None,
+                                finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
+        columns = len(run.variants) if state.where.variant is None else 1
+        grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
+                            headers=view.grid_headers(lang, run),
+                            column_widths=["120px", "22%", *[f"{60 / columns:.0f}%"] * len(run.variants)])
+        total = self.store.count(run.id, state.where)
+        size = self._page_cells(state)
+        label = say(lang, "test_page", {"first": state.offset + 1 if total else 0,
+                                        "last": min(state.offset + size, total), "total": total})
+        focused = cells[state.focus] if state.focus is not None and state.focus < len(cells) else None
+        return (view.progress_html(lang, progress, run.status), grid, label,
+                self.summary(run, lang), *self._focus(run, focused, lang))
+
+    def _focus(self, run: Run | None, cell: Cell | None, lang: str) -> tuple[Any, ...]:
+        """The answer in focus: its image, text, figures, reasons, note (ui/page/testfocus.py)."""
+        raise NotImplementedError
+
+    def summary(self, run: Run, lang: str) -> str:
+        return view.summary(lang, summarize(run, self.store.each_cell(run.id)))
