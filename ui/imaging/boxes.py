@@ -16,6 +16,14 @@ COLOURS = ("#ff3b30", "#007aff", "#34c759", "#ff9500", "#af52de", "#00c7be", "#f
 
 def draw_boxes(image: bytes, boxes: Sequence[Box], out_dir: Path) -> Path:
     """Write a copy of `image` with each box outlined and numbered; return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"boxes-{uuid.uuid4().hex[:12]}.png"
+    path.write_bytes(drawn(image, boxes, "PNG"))
+    return path
+
+
+def drawn(image: bytes, boxes: Sequence[Box], fmt: str = "JPEG") -> bytes:
+    """`image` with each box outlined and numbered, encoded as `fmt`."""
     with Image.open(io.BytesIO(image)) as source:
         canvas = source.convert("RGB")
     draw = ImageDraw.Draw(canvas)
@@ -32,10 +40,12 @@ def draw_boxes(image: bytes, boxes: Sequence[Box], out_dir: Path) -> Path:
         ty = y1 - tag_h if y1 - tag_h >= 0 else y1  # above the box when there is room
         draw.rectangle((x1, ty, x1 + tag_w, ty + tag_h), fill=colour)
         draw.text((x1 + line - left, ty + line - top), label, fill="white", font=font)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"boxes-{uuid.uuid4().hex[:12]}.png"
-    canvas.save(path, format="PNG", compress_level=3)
-    return path
+    out = io.BytesIO()
+    if fmt == "PNG":
+        canvas.save(out, format="PNG", compress_level=3)
+    else:
+        canvas.save(out, format="JPEG", quality=85)
+    return out.getvalue()
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

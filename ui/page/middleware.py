@@ -7,12 +7,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
+from ui.imaging.boxes import drawn
 from ui.imaging.thumbs import thumbnail
 from ui.imaging.uploads import prepare_uploads
+from ui.markup import Box
 
 log = logging.getLogger("glmchat")
 UPLOAD = "/gradio_api/upload"  # Gradio's upload route: files in, their stored paths out (JSON)
@@ -97,7 +101,8 @@ class AskDefaults:
 class TestImages:
     """ASGI middleware: the Test page's images by their SHA-256, from the store: a thumbnail at
     /test-thumb/<digest>, a preview up to 1280 px at /test-image/<digest> (any format the app
-    reads becomes a JPEG a browser shows, HEIC included). A digest names an image only for
+    reads becomes a JPEG a browser shows, HEIC included), with an answer's grounding boxes drawn
+    on it when asked (?boxes=x1,y1,x2,y2;...). A digest names an image only for
     someone who already has it; nothing else is served."""
 
     PREVIEW = 1280
@@ -111,7 +116,8 @@ class TestImages:
         if scope.get("method") != "GET" or kind not in ("/test-thumb", "/test-image") or \
                 not _DIGEST.fullmatch(digest):
             return await self.app(scope, receive, send)
-        data = await asyncio.to_thread(self._image, kind, digest)
+        boxes = _boxes(scope.get("query_string", b"")) if kind == "/test-image" else []
+        data = await asyncio.to_thread(self._image, kind, digest, boxes)
         status = 200 if data else 404
         headers = [(b"content-type", b"image/jpeg" if data else b"text/plain"),
                    (b"cache-control", b"private, max-age=86400"),
@@ -119,14 +125,29 @@ class TestImages:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data or b"not found"})
 
-    def _image(self, kind: str, digest: str) -> bytes | None:
+    def _image(self, kind: str, digest: str, boxes: list[Box]) -> bytes | None:
         store = self.store()
         if store is None:
             return None
         if kind == "/test-thumb":
             return store.thumbnail(digest) or None
         data = store.image(digest)
-        return thumbnail(data, self.PREVIEW) if data else None
+        preview = thumbnail(data, self.PREVIEW) if data else None
+        return drawn(preview, boxes) if preview and boxes else preview
+
+
+def _boxes(query: bytes) -> list[Box]:
+    """?boxes=x1,y1,x2,y2;... (the 0-1000 grid of an answer's grounding boxes), at most 50."""
+    text = parse_qs(query.decode("latin-1")).get("boxes", [""])[0]
+    boxes = []
+    for n, quad in enumerate(text.split(";")[:50], start=1):
+        try:
+            x1, y1, x2, y2 = (float(v) for v in quad.split(","))
+        except ValueError:
+            continue
+        if all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            boxes.append(Box(n, x1, y1, x2, y2))
+    return boxes
 
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui.i18n import say
+from ui.markup import render_boxes
 from ui.page.chat import refuse, request_language
 from ui.page.testgrid import IMAGE_ROUTE, Results, View
 from ui.records import now_iso
@@ -86,7 +87,9 @@ class Focus(Results):
         if run is None or cell is None:
             return ("", say(lang, "test_pick_cell"), "", [], "")
         item, variant = run.items[cell.row], run.variants[cell.variant]
-        image = (f'<img class="test-focus-image" src="{IMAGE_ROUTE}{item.image}" '
+        answer, boxes = render_boxes(cell.answer) if "<|" in cell.answer else (cell.answer, [])
+        drawn = "?boxes=" + ";".join(f"{b.x1:g},{b.y1:g},{b.x2:g},{b.y2:g}" for b in boxes) if boxes else ""
+        image = (f'<img class="test-focus-image" src="{IMAGE_ROUTE}{item.image}{drawn}" '
                  f'alt="{html.escape(item.name)}">')
         parts = [f"**{sanitize(variant.name)}** · {sanitize(item.name)}",
                  f"> {sanitize(item.question)}"]
@@ -100,7 +103,7 @@ class Focus(Results):
             if cell.thinking:
                 parts.append(f"<details><summary>{say(lang, 'test_thinking')}</summary>\n\n"
                              f"{sanitize(cell.thinking)}\n\n</details>")
-            parts.append(sanitize(cell.answer))
+            parts.append(sanitize(answer))
         rating = cell.rating
         return (image, "\n\n".join(parts), view.stats_line(lang, cell.record),
                 list(rating.reasons) if rating else [], rating.note if rating else "")

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 
 from ui.i18n import say
+from ui.markup import render_boxes
 from ui.records import AnswerRecord
 from ui.sanitize import sanitize
 from ui.testing.cells import Cell, Item, Run
@@ -90,7 +91,8 @@ def _cell_text(lang: str, cell: Cell, limit: int = 280) -> str:
         return "⏳"
     if cell.status == "failed":
         return "⚠️ " + sanitize(say(lang, cell.error, cell.error_params))
-    text = cell.answer if len(cell.answer) <= limit else cell.answer[:limit].rstrip() + "…"
+    answer = render_boxes(cell.answer)[0] if "<|" in cell.answer else cell.answer
+    text = answer if len(answer) <= limit else answer[:limit].rstrip() + "…"
     mark = VERDICT.get(cell.rating.verdict, "") if cell.rating else ""
     return (f"{mark} " if mark else "") + sanitize(text)
 
