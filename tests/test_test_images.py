@@ -54,6 +54,8 @@ def test_thumbnails_and_previews_are_served_by_digest_and_nothing_else():
     status, body, _ = get(f"/test-image/{DIGEST}")
     assert status == 200 and Image.open(io.BytesIO(body)).format == "JPEG"
     assert get(f"/test-image/{'00' * 32}")[0] == 404
+    status, body, _ = get(f"/test-thumb/{'00' * 32}")  # no thumbnail: a "no preview" picture
+    assert status == 200 and body.startswith(b"<svg") and b"script" not in body
     for path in ("/test-image/../../etc/passwd", f"/test-image/{DIGEST}/x", "/test-thumb/abc",
                  f"/test-thumb/{DIGEST.upper()}"):
         assert get(path)[2], path  # not ours: Gradio answers (404)

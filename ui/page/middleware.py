@@ -118,8 +118,11 @@ class TestImages:
             return await self.app(scope, receive, send)
         boxes = _boxes(scope.get("query_string", b"")) if kind == "/test-image" else []
         data = await asyncio.to_thread(self._image, kind, digest, boxes)
+        kind_type = b"image/jpeg"
+        if not data and kind == "/test-thumb":  # a file no thumbnail could be made of (broken)
+            data, kind_type = NO_PREVIEW, b"image/svg+xml"
         status = 200 if data else 404
-        headers = [(b"content-type", b"image/jpeg" if data else b"text/plain"),
+        headers = [(b"content-type", kind_type if data else b"text/plain"),
                    (b"cache-control", b"private, max-age=86400"),
                    (b"x-content-type-options", b"nosniff")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -151,3 +154,8 @@ def _boxes(query: bytes) -> list[Box]:
 
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# In the grid for an image no thumbnail could be made of (not an image after all, cut short).
+NO_PREVIEW = (b'<svg xmlns="http://www.w3.org/2000/svg" width="96" height="72" viewBox="0 0 96 72">'
+              b'<rect width="96" height="72" rx="4" fill="#eee" stroke="#bbb"/>'
+              b'<path d="M30 50l14-16 10 11 8-8 12 13z" fill="#bbb"/>'
+              b'<line x1="20" y1="14" x2="76" y2="58" stroke="#c44" stroke-width="3"/></svg>')
