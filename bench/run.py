@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -938,7 +938,7 @@ class RssWatch:
 
 
 def measure_crowds(res: Results, systems: dict[str, Any], plan: Plan, photo: Path,
-                   copies: Copies, fake_pid: int) -> None:
+                   copies: Copies, fake_pid: int, app_log: Callable[[], str]) -> None:
     """16 and 64 users, each with their own 12 MP photo, all pressing Enter at once."""
     pids = {k: systems[k].pid for k in ("app", "peer")}
     cpu = CpuWindow({**pids, "fake": fake_pid, "driver": os.getpid()})
@@ -975,6 +975,10 @@ def measure_crowds(res: Results, systems: dict[str, Any], plan: Plan, photo: Pat
     for key, pid in pids.items():
         res.info[f"rss.after.{key}"] = rss_mb(pid)
         res.info[f"rss.peak.{key}"] = watch.peak[key]
+    # What the app's prepared-image cache holds then (its log line once answers stop, ui/answer.py)
+    held = re.findall(r"prepared-image cache holds (\d+) images, (\d+) MB", app_log())
+    if held:
+        res.info["cache.app"] = f"{held[-1][0]} images, {held[-1][1]} MB"
 
 
 def measure_startup(res: Results, plan: Plan, tmp: Path, fake_url: str) -> None:
@@ -1194,7 +1198,8 @@ def report(res: Results, plan: Plan, quick: bool) -> tuple[str, str]:
     rows.append((
         "Server memory (RSS): before → peak → 2 s after the 16- and 64-user runs", "no target",
         f"{info.get('rss.before.app', 0):.0f} → {info.get('rss.peak.app', 0):.0f} → "
-        f"{info.get('rss.after.app', 0):.0f} MB",
+        f"{info.get('rss.after.app', 0):.0f} MB (then the image cache held "
+        f"{info.get('cache.app', '?')})",
         f"{info.get('rss.before.peer', 0):.0f} → {info.get('rss.peak.peer', 0):.0f} → "
         f"{info.get('rss.after.peer', 0):.0f} MB", nan))
     table = ("| figure | target | this app | gr.load_chat (peer) | verdict |\n|---|---|---|---|---|\n"
@@ -1465,7 +1470,7 @@ def run(plan: Plan, quick: bool, out: Path | None, keep_tmp: bool, max_wait: flo
 
         log("concurrent users")
         foreign.phase("concurrent users")
-        measure_crowds(res, systems, plan, files["photo"], copies, fake_process.pid)
+        measure_crowds(res, systems, plan, files["photo"], copies, fake_process.pid, app.log)
 
         log("start-up (app and gr.load_chat stopped first)")
         foreign.phase("start-up")

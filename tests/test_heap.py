@@ -75,3 +75,13 @@ def test_no_trim_when_another_answer_started_meanwhile(monkeypatch):
     busy.running = 1  # an answer started before the timer fired
     busy._trim_if_idle(since=0.0)
     assert calls == []
+
+
+@glibc
+def test_the_idle_trim_says_what_stays(monkeypatch):
+    monkeypatch.setattr(heap, "trim", lambda: None)
+    said = threading.Event()
+    busy = heap.Busy(idle_seconds=0.0, on_idle=said.set)
+    with busy:
+        pass
+    assert said.wait(10)

@@ -24,7 +24,7 @@ from ui.endpoint import ChatRequest, Endpoint, Finish, Retrying, Started, stream
 from ui.errors import FINISH_KEYS, ChatError, EndpointError, InputError
 from ui.i18n import say
 from ui.imaging.boxes import draw_boxes
-from ui.imaging.payload import ImageError, NotPrepared, prepare
+from ui.imaging.payload import ImageError, NotPrepared, cache_size, prepare
 from ui.messages import Built, Preparer, build_messages, parts_of
 from ui.pace import Pace, paced
 from ui.paths import ASSETS, Roots
@@ -70,7 +70,8 @@ class Answerer:
         # The only server files a request may name: uploads and the examples (ui/paths.py).
         self.roots = Roots([self.upload_dir, ASSETS])
         self._busy: dict[str, int] = {}  # answers streaming per visitor (address)
-        self.running = heap.Busy()  # all answers: memory goes back to the OS when none runs
+        # All answers: memory goes back to the OS when none runs (and the log says what stays).
+        self.running = heap.Busy(on_idle=_idle_report)
         # Stop buttons, by browser session: a signal to the running answer, not conversation
         # state. Gradio's own cancel could show "Error" over the chat when the server was busy.
         self._stops: dict[str, asyncio.Event] = {}
@@ -324,6 +325,12 @@ class Answerer:
                                        "completion": answer.usage.completion_tokens,
                                        "tps": tps, "total": total})
         return say(lang, "stats_no_usage", {"ttft": ttft, "total": total})
+
+
+def _idle_report() -> None:
+    images, size = cache_size()
+    log.info("idle: freed memory handed back; the prepared-image cache holds %d images, %.0f MB",
+             images, size / 1e6)
 
 
 async def _watched(events: AsyncIterator[Any], watch: Callable[[Any], None]) -> AsyncIterator[Any]:

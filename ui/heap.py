@@ -17,6 +17,7 @@ import ctypes
 import os
 import threading
 import time
+from collections.abc import Callable
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 IDLE_SECONDS = 1.0
@@ -48,8 +49,9 @@ class Busy:
     """Counts the answers running; IDLE_SECONDS after the last one ends, trims (in a timer thread,
     and not if another answer started meanwhile or a later trim already ran)."""
 
-    def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
-        self.idle_seconds = idle_seconds
+    def __init__(self, idle_seconds: float = IDLE_SECONDS,
+                 on_idle: Callable[[], None] | None = None) -> None:
+        self.idle_seconds, self.on_idle = idle_seconds, on_idle  # on_idle: after each such trim
         self.running = 0
         self.trims = 0
         self._lock = threading.Lock()
@@ -75,3 +77,5 @@ class Busy:
             self._last_trim = time.monotonic()
             self.trims += 1
         trim()
+        if self.on_idle is not None:
+            self.on_idle()

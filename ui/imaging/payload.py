@@ -52,6 +52,11 @@ _pending: dict[tuple[object, ...], threading.Event] = {}  # being prepared right
 _pending_lock = threading.Lock()
 
 
+def cache_size() -> tuple[int, int]:
+    """(prepared images, their bytes) the cache holds."""
+    return len(_cache._items), _cache.total
+
+
 def clear_cache() -> None:
     """Forget every prepared image."""
     _cache.clear()
