@@ -336,7 +336,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_rows(place: Place) -
     assert version(db) == 1
     db.close()
     store = place.open()
-    assert version(store.db) == LATEST == 2  # type: ignore[attr-defined]
+    assert version(store.db) == LATEST == 3  # type: ignore[attr-defined]
     run = store.run(1)
     assert run is not None and run.title == "old run" and run.status == "stopped"
     assert run.variants[0].choices == Choices(model="glm-4v", temperature=0.1)
@@ -481,3 +481,28 @@ def test_processes_starting_together_on_a_new_database_set_it_up_once(place: Pla
     assert {version(s.db) for s in opened} == {LATEST}  # type: ignore[attr-defined]
     with opened[0].db.read() as tx:  # type: ignore[attr-defined]
         assert tx.one("SELECT COUNT(*) FROM schema_version")[0] == 1
+
+
+def test_votes_are_kept_with_what_they_were_about_and_read_by_time_and_kind(store: Store) -> None:
+    from ui.testing.votes import Vote
+
+    def vote(outcome: str, at: str, blind: bool = True, **more) -> Vote:
+        return Vote("glm-4.5v", "GLM-4V-Plus", outcome, Choices(model="glm-4.5v", temperature=0.2),
+                    Choices(model="GLM-4V-Plus"), "How many cups? 几个杯子？",
+                    (("table.jpg", "ab" * 32),), "Three.", "Two.", blind, ("wrong_count",),
+                    "the left one", "browser:x", "", at, **more)
+
+    first = store.add_vote(vote("a", "2026-11-20T10:00:00Z"))
+    store.add_vote(vote("tie", "2026-11-25T10:00:00Z", blind=False))
+    store.add_vote(vote("both_bad", "2026-11-26T10:00:00Z", test_set="run 3"))
+    every = store.votes()
+    assert [v.outcome for v in every] == ["a", "tie", "both_bad"] and every[0].id == first
+    got = every[0]
+    assert (got.choices_a.temperature, got.images, got.answer_b, got.reasons, got.blind) == (
+        0.2, (("table.jpg", "ab" * 32),), "Two.", ("wrong_count",), True)
+    assert got.question == "How many cups? 几个杯子？"
+    assert [v.outcome for v in store.votes(blind_only=True)] == ["a", "both_bad"]
+    assert [v.outcome for v in store.votes(since="2026-11-24", until="2026-11-26")] == ["tie"]
+    assert [v.outcome for v in store.votes(test_set="run 3")] == ["both_bad"]
+    with pytest.raises(ValueError):
+        store.add_vote(vote("a is better", "2026-11-27T00:00:00Z"))

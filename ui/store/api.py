@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from ui.records import AnswerRecord
 from ui.testing.cells import Cell, Item, Rating, Run, RunStatus, Variant
+from ui.testing.votes import Vote
 
 
 @dataclass(frozen=True)
@@ -93,5 +94,11 @@ class Store(Protocol):
     def rate(self, cell_id: int, rating: Rating | None) -> None:
         """Set or (None) clear a cell's rating."""
         ...
+
+    # Votes (the Compare page)
+    def add_vote(self, vote: Vote) -> int: ...
+
+    def votes(self, *, since: str = "", until: str = "", blind_only: bool = False,
+              test_set: str | None = None, limit: int = 1_000_000) -> list[Vote]: ...
 
     def close(self) -> None: ...

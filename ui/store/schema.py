@@ -4,7 +4,8 @@ upgraded in place, rows kept. A step is never edited once released; a change is 
 
     version 1  images (once per content), runs (inputs as JSON), cells (one per row × variant)
     version 2  ratings (one per cell, who and when), and the indexes the page's filters page by
-    next      votes of the Compare page (issue 17): a table of their own, a step of their own
+    version 3  votes of the Compare page (two answers, which was better, why; models and choices,
+               question, images by name and hash, both answers), by time for the leaderboard
 """
 
 from __future__ import annotations
@@ -64,7 +65,30 @@ V2 = (
     "CREATE INDEX cells_by_variant ON cells (run_id, variant, row)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2)
+V3 = (
+    """CREATE TABLE votes (
+        id {id},
+        at TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        who TEXT NOT NULL DEFAULT '',
+        blind INTEGER NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        choices_a TEXT NOT NULL,
+        choices_b TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '[]',
+        note TEXT NOT NULL DEFAULT '',
+        question TEXT NOT NULL,
+        images TEXT NOT NULL DEFAULT '[]',
+        answer_a TEXT NOT NULL DEFAULT '',
+        answer_b TEXT NOT NULL DEFAULT '',
+        test_set TEXT NOT NULL DEFAULT '')""",
+    # the leaderboard's date filter, newest votes first in the downloads
+    "CREATE INDEX votes_by_time ON votes (at, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3)
 LATEST = len(MIGRATIONS)
 LOCK_KEY = 0x676C6D76  # "glmv": PostgreSQL advisory lock, so replicas starting together upgrade once
 

@@ -17,6 +17,7 @@ from ui.records import AnswerRecord, now_iso
 from ui.store.api import CellFilter, RunInfo
 from ui.store.db import Database
 from ui.store.schema import upgrade
+from ui.store.votes import VoteStore
 from ui.testing.cells import REASONS, Cell, Item, Rating, Run, RunStatus, Variant, fingerprint
 
 BATCH = 500  # cells per read of each_cell
@@ -28,8 +29,8 @@ CELLS_FROM = "FROM cells c LEFT JOIN ratings r ON r.cell_id = c.id"
 RUN_COLUMNS = "id, title, owner, created, status, items, variants"
 
 
-class SqlStore:
-    """Runs, cells, ratings and images in one SQL database; safe to share between threads."""
+class SqlStore(VoteStore):
+    """Runs, cells, ratings, images and votes in one SQL database; safe to share between threads."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
