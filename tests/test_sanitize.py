@@ -4,9 +4,11 @@ and the text as written given back to the model."""
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import random
 import shutil
+import string
 import subprocess
 from pathlib import Path
 
@@ -332,3 +334,56 @@ def test_gradios_marked_finds_no_html_or_image_in_anything_sanitized():
     texts = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 40))) for _ in range(400)]
     assert _danger(*texts) != []  # the harness sees what it should
     assert _danger(*map(sanitize, texts)) == []
+
+
+# --- maths too deep or too long to render -------------------------------------------------------
+
+DEEP = "$$" + "\\frac{1}{" * 150 + "x" + "}" * 150 + "$$"  # crashed Chromium's tab, 1.5 KB
+
+
+def test_maths_too_deep_or_too_long_is_shown_as_code():
+    from ui.maths import MATHS_CHARS, MATHS_DEPTH
+
+    shallow = "$$" + "\\frac{1}{" * MATHS_DEPTH + "x" + "}" * MATHS_DEPTH + "$$"
+    assert sanitize(f"Fine: {shallow} ok") == f"Fine: {shallow} ok"
+    assert sanitize(f"Deep: {DEEP} end") == f"Deep: `{DEEP}` end"
+    long = "\\[" + "x+" * (MATHS_CHARS // 2) + "\\]"
+    assert sanitize(long) == f"`{long}`"
+    assert sanitize("\\(" + "{" * 500 + "x" + "}" * 500 + "\\)").startswith("`\\({{{")
+
+
+@pytest.mark.parametrize("maths", [
+    "\\Large " * 200 + "x",  # each one puts the rest of its group a level down
+    "\\left(" * 200 + "x" + "\\right)" * 200,
+    "\\begin{matrix}" * 200 + "x" + "\\end{matrix}" * 200,
+    # Each macro a fraction deeper than the last: 150 levels in 3.5 KB, never three braces deep.
+    "\\def\\aa{x}" + "".join(f"\\def\\{b}{{\\frac{{1}}{{\\{a}}}}}" for a, b in itertools.pairwise(
+        "".join(pair) for pair in itertools.product(string.ascii_lowercase, repeat=2)) if b <= "fu")
+    + "\\fu",
+])
+def test_every_way_of_nesting_counts(maths):
+    assert sanitize(f"$${maths}$$") == f"`$${maths}$$`"
+
+
+def test_long_answers_full_of_ordinary_maths_are_left_to_katex():
+    text = "\n\n".join(f"Step {i}: $$\\frac{{a_{i}}}{{\\sqrt{{b^2 + c_{{{i}}}}}}} \\cdot "
+                       f"\\left(\\frac{{1}}{{2}}\\right)$$" for i in range(500))
+    assert sanitize(text) == text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    (f"```latex\n{DEEP}\n```", f"```latex\n{DEEP}\n```"),  # code already
+    (f"Inline `{DEEP}` code", f"Inline `{DEEP}` code"),
+    (f"a ` b {DEEP} c", f"a ` b ``{DEEP}`` c"),  # a stray backtick cannot pair with the code's
+    (f"\\{DEEP}", f"\\ `{DEEP}`"),  # a backslash would escape the backtick
+    (f"<b>{DEEP}</b>", f"&LT;b>`{DEEP}`&LT;/b>"),
+])
+def test_deep_maths_becomes_code_wherever_it_is_and_only_once(text, shown):
+    assert sanitize(text) == shown
+    assert sanitize(restore(shown)) == shown  # exported and imported again: no second wrapping
+
+
+def test_deep_maths_streamed_becomes_code_once_it_closes():
+    growing = Growing()
+    assert growing(DEEP[:-2]) == DEEP[:-2]  # not maths yet: Gradio leaves an unclosed $$ alone
+    assert growing(DEEP) == f"`{DEEP}`"

@@ -16,7 +16,8 @@ Gradio would have it anyway): the model's next turn, exports and Undo read the h
 The escapes are the uppercase entities `&LT;`, `&AMP;` and `&QUOT;` (a literal `&LT;` is written
 `&AMP;LT;`), because they are rare in real code, where `restore()`, which does not parse, would
 turn them back too. Not restored: images and ```` ```mermaid ```` fences (Gradio draws those from
-raw HTML) stay links and plain code, for the model too.
+raw HTML) stay links and plain code, for the model too, and so does maths nested too deep or too
+long to render safely (ui/maths.py: KaTeX's output of it crashes the tab), which goes in inline code.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ui.marked import (
     Lexer,
     OutOfTime,
 )
+from ui.maths import too_much
 
 IMAGE_MARK = "🖼️ "  # a Markdown image becomes a link with this in front of its text
 BUDGET = 0.05  # seconds of analysis (plus 1 ms per 4 KB) before falling back to escaping all
@@ -72,6 +74,8 @@ class _Part:
 
 
 def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
+    if _MATHS_LEFT.search(text):
+        text = _unsafe_maths_as_code(text)
     if not _TRIGGER.search(text):
         return text
     text = _MERMAID.sub("``` mermaid", _dedented(text))
@@ -97,6 +101,39 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
     if memo is not None:
         memo.clear()
         memo.update(done)
+    return "".join(out)
+
+
+_MATHS_LEFT = re.compile("|".join(re.escape(left) for left, _ in LATEX_DELIMITERS))
+_BACKTICKS = re.compile(r"`+")
+
+
+def _unsafe_maths_as_code(text: str) -> str:
+    """The text with each maths span too deep or too long to render safely (ui/maths.py) put in
+    inline code, which KaTeX leaves alone and the page shows literally; maths that is code already
+    stays as it is. The backtick run is longer than any other (so that nothing pairs with it);
+    a backslash just before it (which would escape it) or a backtick (which would lengthen it)
+    gets a space in between."""
+    if not any(too_much(text[a:b]) for a, b in _maths_spans(text)):
+        return text
+    text = _dedented(text)
+    maths = _maths_spans(text)
+    placed = _Placed(re.sub(r"<(?=[A-Za-z/!?])", "\ufffc", text), maths)
+    try:
+        lexer = Lexer(placed.text, time.perf_counter() + BUDGET, every_code=True).run()
+        code = [(placed.source(a), placed.source(b, end=True)) for a, b in lexer.code]
+    except OutOfTime:
+        code = []  # not known: code it is, at worst inside code too
+    ticks = "`" * (1 + max((len(m[0]) for m in _BACKTICKS.finditer(placed.text)), default=0))
+    out: list[str] = []
+    last = 0
+    for a, b in maths:
+        if too_much(text[a:b]) and not any(x <= a and b <= y for x, y in code):
+            before = " " if text[a - 1:a] in ("`", "\\") else ""
+            after = " " if text[b:b + 1] == "`" else ""
+            out += [text[last:a], before, ticks, text[a:b], ticks, after]
+            last = b
+    out.append(text[last:])
     return "".join(out)
 
 
