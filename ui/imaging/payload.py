@@ -112,8 +112,8 @@ class PreparedImage:
     sent_size: tuple[int, int]
     original_bytes: int
     original_format: str
-    notes: tuple[str, ...]  # rotated, converted, first_frame, downscaled, recompressed,
-    # metadata_removed
+    notes: tuple[str, ...]  # rotated, first_frame, flattened, depth_reduced, converted, as_jpeg,
+    # as_png, downscaled, size_limit, recompressed, metadata_removed
 
     def b64(self) -> str:
         """The payload as raw base64."""
@@ -375,7 +375,7 @@ def _prepare(
     notes = ["rotated"] if orientation in _TRANSPOSE else []
     if animated:
         notes.append("first_frame")
-    mode = im.mode
+    mode, alpha = im.mode, _has_alpha(im)
     out = _to_8bit_rgb_or_l(im)
     del im  # the decoded source is not needed while shrinking (unless it is `out` itself)
     resized = max(out.size) > limit
@@ -387,11 +387,22 @@ def _prepare(
     # goes straight to JPEG (4:4:4, text stays crisp) instead of paying for a PNG attempt first.
     png_guess = (max_bytes + 1 if resized else size) if fmt in ("PNG", "GIF", "WEBP") else 0
     data, mime, out_size, stepped = _encode(out, kind, preset, max_bytes, png_guess, name)
-    if deep or out.mode != mode or _AS_IS.get(fmt) != mime:
+    # What a person can tell apart: transparency gone, depth or colours changed, another format.
+    # Palette and 1-bit images keep their colours exactly as RGB or grey: nothing to say.
+    if alpha:
+        notes.append("flattened")
+    elif deep or mode in _HIGH_BIT:
+        notes.append("depth_reduced")
+    elif mode not in ("RGB", "L", "P", "1"):  # CMYK, YCbCr, LAB...
         notes.append("converted")
+    if _AS_IS.get(fmt) != mime:
+        jpeg = mime == _AS_IS["JPEG"]
+        notes.append("as_jpeg" if jpeg else "as_png")
     if out_size != shown:
         notes.append("downscaled")
-    if stepped or not notes:  # re-encoded for no other reason than max_bytes
+    if stepped:  # lower quality (or fewer pixels) until it fitted max_bytes
+        notes.append("size_limit")
+    elif not notes:  # the same format again, for no other reason than max_bytes
         notes.append("recompressed")
     return PreparedImage(data, mime, shown, out_size, size, fmt, tuple(notes))
 
