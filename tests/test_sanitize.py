@@ -372,18 +372,82 @@ def test_long_answers_full_of_ordinary_maths_are_left_to_katex():
 
 
 @pytest.mark.parametrize(("text", "shown"), [
-    (f"```latex\n{DEEP}\n```", f"```latex\n{DEEP}\n```"),  # code already
-    (f"Inline `{DEEP}` code", f"Inline `{DEEP}` code"),
+    (f"Inline `{DEEP}` code", f"Inline `{DEEP}` code"),  # code already
+    # Code already, but telling so would need marked's lexer, which the port only follows as far
+    # as HTML goes: it shows its backticks, and is safe.
+    (f"```latex\n{DEEP}\n```", f"```latex\n````{DEEP}````\n```"),
     (f"a ` b {DEEP} c", f"a ` b ``{DEEP}`` c"),  # a stray backtick cannot pair with the code's
     (f"\\{DEEP}", f"\\ `{DEEP}`"),  # a backslash would escape the backtick
-    (f"<b>{DEEP}</b>", f"&LT;b>`{DEEP}`&LT;/b>"),
+    (f"<b>{DEEP}</b>", f"&LT;b> `{DEEP}`&LT;/b>"),
+    (f"www.example.com/{DEEP}", f"www.example.com/ `{DEEP}`"),  # an autolink would take it in
 ])
 def test_deep_maths_becomes_code_wherever_it_is_and_only_once(text, shown):
     assert sanitize(text) == shown
     assert sanitize(restore(shown)) == shown  # exported and imported again: no second wrapping
 
 
+def test_the_pages_placeholder_written_in_a_text_cannot_bring_deep_maths_back():
+    """The page puts maths span n back wherever `%%%LATEX_BLOCK_n%%%` stands in its HTML."""
+    shown = sanitize(f"Here: %%%LATEX_BLOCK_0%%% and {DEEP}")
+    assert shown == f"Here: %%%LATEX&#95;BLOCK_0%%% and `{DEEP}`"
+    assert restore(shown) == f"Here: %%%LATEX&#95;BLOCK_0%%% and `{DEEP}`"
+
+
 def test_deep_maths_streamed_becomes_code_once_it_closes():
     growing = Growing()
     assert growing(DEEP[:-2]) == DEEP[:-2]  # not maths yet: Gradio leaves an unclosed $$ alone
     assert growing(DEEP) == f"`{DEEP}`"
+
+
+MATHS_HARNESS = """
+const DELIMS = %s;
+function escRe(e){return e.replace(/[.*+?^${}()|[\\]\\\\]/g,`\\\\$&`)}
+const r = new Ne; r.use({gfm:!0,pedantic:!1,breaks:true}); r.use({extensions:[_t(), gt(DELIMS)]});
+let input = ''; process.stdin.on('data', c => input += c); process.stdin.on('end', () => {
+  const out = JSON.parse(input).map(text => {
+    const maths = [];  // as the page does: each span becomes a numbered placeholder
+    DELIMS.forEach(d => {
+      const re = RegExp(`${escRe(d.left)}([\\\\s\\\\S]+?)${escRe(d.right)}`, 'g');
+      text = text.replace(re, m => (maths.push(m), `%%%%%%LATEX_BLOCK_${maths.length - 1}%%%%%%`));
+    });
+    // What the page shows as text, where KaTeX looks: the HTML without code and without tags.
+    const html = r.parser(r.lexer(text));
+    const shown = html.replace(/<code[^>]*>[\\s\\S]*?<\\/code>/g, '').replace(/<[^>]*>/g, '');
+    const rendered = new Set([...shown.matchAll(/%%%%%%LATEX_BLOCK_(\\d+)%%%%%%/g)].map(m => +m[1]));
+    return maths.filter((m, i) => rendered.has(i));
+  });
+  process.stdout.write(JSON.stringify(out));
+});
+"""
+
+
+def _maths_katex_renders(*texts: str) -> list[str]:
+    """The maths spans that Gradio's own marked (run in node) puts in the page's text, outside
+    code: the ones KaTeX renders."""
+    node = shutil.which("node")
+    assert node is not None
+    source = _bundle().read_text("utf-8")
+    start, end = source.find("function p(){return{async:!1"), source.find("function Pe(")
+    extensions = source[source.find("function gt("):source.find("var vt=")]
+    delimiters = json.dumps([{"left": left, "right": right} for left, right in LATEX_DELIMITERS])
+    script = source[start:end] + extensions + MATHS_HARNESS % delimiters
+    shown = [inspect.cleandoc(text) for text in texts]
+    result = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(shown),
+                            capture_output=True, text=True, timeout=120, check=True)
+    return [maths for found in json.loads(result.stdout) for maths in found]
+
+
+def test_gradios_marked_reads_deep_maths_as_code_wherever_it_stood():
+    if shutil.which("node") is None:
+        if IN_CI:
+            pytest.fail("CI must have node to run Gradio's bundled marked")
+        pytest.skip("needs node to run Gradio's bundled marked")
+    from ui.maths import too_much
+
+    rng = random.Random(15)
+    pieces = [*FRAGMENTS, DEEP, DEEP.replace("$$", "\\(", 1).replace("$$", "\\)"), "%%%LATEX_BLOCK_1%%%",
+              "LATEX_BLOCK_1", "\\[" + "x+" * 2_500 + "\\]"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(400)]
+    texts = [t for t in texts if "\\frac{1}{\\frac{1}{" in t or "x+x+" in t]
+    assert any(too_much(m) for m in _maths_katex_renders(*texts))  # the harness sees what it should
+    assert [m[:40] for m in _maths_katex_renders(*map(sanitize, texts)) if too_much(m)] == []

@@ -230,11 +230,8 @@ class Lexer:
     HTML or an image (`danger`). Positions are in the lexed text. Each rule is only tried where
     its first character allows it, which is what keeps this affordable in Python."""
 
-    def __init__(self, text: str, deadline: float, want_code: bool = False,
-                 every_code: bool = False) -> None:
-        """want_code: find the code escaping would change; every_code: all code (slower)."""
-        self.text, self.deadline, self.want_code = text, deadline, want_code or every_code
-        self.every_code = every_code
+    def __init__(self, text: str, deadline: float, want_code: bool = False) -> None:
+        self.text, self.deadline, self.want_code = text, deadline, want_code
         self.links: set[str] = set()
         self.code: list[tuple[int, int]] = []
         self.danger: list[tuple[int, int]] = []
@@ -263,7 +260,7 @@ class Lexer:
 
     def _worth_inline(self, s: str) -> bool:
         if self.want_code:
-            return "`" in s and (self.every_code or "\ufffc" in s or "![" in s or bool(ESCAPED.search(s)))
+            return "`" in s and ("\ufffc" in s or "![" in s or bool(ESCAPED.search(s)))
         return bool(DANGER.search(s))
 
     def _push(self, m: _M) -> int:

@@ -39,7 +39,7 @@ _DEFINES = frozenset({"\\def", "\\gdef", "\\edef", "\\xdef", "\\let", "\\futurel
                       "\\newcommand", "\\renewcommand", "\\providecommand"})
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=4096)  # a long answer's spans, checked again on every update
 def too_much(maths: str) -> bool:
     """Whether this maths span (delimiters included) is too long or nests too deep to render."""
     return len(maths) > MATHS_CHARS or depth(maths) > MATHS_DEPTH

@@ -106,35 +106,56 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
 
 _MATHS_LEFT = re.compile("|".join(re.escape(left) for left, _ in LATEX_DELIMITERS))
 _BACKTICKS = re.compile(r"`+")
+_PLACEHOLDER_TEXT = re.compile(r"LATEX_BLOCK_")
 
 
 def _unsafe_maths_as_code(text: str) -> str:
     """The text with each maths span too deep or too long to render safely (ui/maths.py) put in
-    inline code, which KaTeX leaves alone and the page shows literally; maths that is code already
-    stays as it is. The backtick run is longer than any other (so that nothing pairs with it);
-    a backslash just before it (which would escape it) or a backtick (which would lengthen it)
-    gets a space in between."""
+    inline code, which KaTeX leaves alone and the page shows literally (in code already, it shows
+    the backticks too: rare, and safe). The backtick run is longer than any other, so that nothing
+    pairs with it, and has a space before it unless a line or a space is (what comes before could
+    take the run in: `www.x`, `~`, `\\` would), and one after it before a backtick. A span
+    wrapped so already (an imported chat) stays as it is.
+
+    The page puts each span back where `%%%LATEX_BLOCK_<n>%%%` stands in the rendered HTML, also
+    where the text itself wrote one: outside maths, such a text is broken up with an entity
+    (`LATEX&#95;BLOCK`), or it would bring span n back out of its code.
+    """
     if not any(too_much(text[a:b]) for a, b in _maths_spans(text)):
         return text
     text = _dedented(text)
     maths = _maths_spans(text)
-    placed = _Placed(re.sub(r"<(?=[A-Za-z/!?])", "\ufffc", text), maths)
-    try:
-        lexer = Lexer(placed.text, time.perf_counter() + BUDGET, every_code=True).run()
-        code = [(placed.source(a), placed.source(b, end=True)) for a, b in lexer.code]
-    except OutOfTime:
-        code = []  # not known: code it is, at worst inside code too
-    ticks = "`" * (1 + max((len(m[0]) for m in _BACKTICKS.finditer(placed.text)), default=0))
+    ends = {b for _, b in maths}
+    starts = {a for a, _ in maths}
+    runs = [m.span() for m in _BACKTICKS.finditer(text)
+            if not any(a <= m.start() < b for a, b in maths)]  # the maths is hidden from marked
+    ticks = "`" * (1 + max((b - a for a, b in runs), default=0))
+    edits: list[tuple[int, int, str]] = []
+    for a, b in maths:
+        if too_much(text[a:b]) and not _wrapped(text, a, b, runs, starts, ends):
+            before = " " if a and not text[a - 1].isspace() else ""
+            after = " " if text[b:b + 1] == "`" else ""
+            edits.append((a, b, f"{before}{ticks}{text[a:b]}{ticks}{after}"))
+    for match in _PLACEHOLDER_TEXT.finditer(text):
+        if not any(a <= match.start() < b for a, b in maths):
+            edits.append((match.start(), match.end(), "LATEX&#95;BLOCK_"))
     out: list[str] = []
     last = 0
-    for a, b in maths:
-        if too_much(text[a:b]) and not any(x <= a and b <= y for x, y in code):
-            before = " " if text[a - 1:a] in ("`", "\\") else ""
-            after = " " if text[b:b + 1] == "`" else ""
-            out += [text[last:a], before, ticks, text[a:b], ticks, after]
-            last = b
+    for a, b, replacement in sorted(edits):
+        out += [text[last:a], replacement]
+        last = b
     out.append(text[last:])
     return "".join(out)
+
+
+def _wrapped(text: str, a: int, b: int, runs: list[tuple[int, int]], starts: set[int],
+             ends: set[int]) -> bool:
+    """Whether maths span [a, b) stands as _unsafe_maths_as_code leaves it: between two runs of
+    n backticks, a space or a line before them, and every run of n backticks next to maths."""
+    n = next((e - s for s, e in runs if e == a), 0)
+    if not n or (b, b + n) not in runs or (a - n and not text[a - n - 1].isspace()):
+        return False
+    return all(e in starts or s in ends for s, e in runs if e - s == n)
 
 
 def _dedented(text: str) -> str:
@@ -213,6 +234,9 @@ def _maths_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for pattern in _MATHS:
         if not pattern.search(text):
+            continue
+        if not spans:  # nothing taken out yet: the positions are the text's own
+            spans = [m.span() for m in pattern.finditer(text)]
             continue
         current, segments = _without(text, spans)
         found = []
