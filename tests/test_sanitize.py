@@ -197,6 +197,17 @@ def test_the_model_reads_the_conversation_as_it_was_written():
     assert texts == [QUESTION.replace("![x]", f"[{IMAGE_MARK}x]"), ANSWER, "And <span>?"]
 
 
+def test_an_earlier_answer_kept_by_retry_stays_inert():
+    from ui.conversation import Answer, for_retry, user_message
+    from ui.endpoint import TextDelta
+
+    answer = Answer.start([user_message("q", [])])
+    answer.apply(TextDelta(ANSWER))
+    earlier = for_retry(answer.close())[-1]
+    assert earlier["metadata"]["title"].startswith("↩️")
+    assert earlier["content"] == sanitize(ANSWER) and "<b>" not in earlier["content"]
+
+
 def test_undo_puts_the_question_back_as_it_was_typed():
     from ui.conversation import pop_last_turn, user_message
 

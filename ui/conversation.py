@@ -76,7 +76,8 @@ def for_retry(history: Sequence[dict[str, Any]], lang: str = "en") -> History:
                 continue
             if m.get("role") == "assistant" and _title(m) is None:
                 text = "".join(v for kind, v in parts_of(m.get("content")) if kind == "text")
-                m = {"role": "assistant", "content": "\n\n".join([text, *notes]),
+                # parts_of gives the text as written: inert again for the page (notes are so).
+                m = {"role": "assistant", "content": "\n\n".join([sanitize(text), *notes]),
                      "metadata": {"title": title, "status": "done"}}
             kept.append(m)
     return kept
