@@ -39,7 +39,7 @@ from ui.marked import (
     Lexer,
     OutOfTime,
 )
-from ui.maths import too_much
+from ui.maths import as_code, too_much
 
 IMAGE_MARK = "🖼️ "  # a Markdown image becomes a link with this in front of its text
 BUDGET = 0.05  # seconds of analysis (plus 1 ms per 4 KB) before falling back to escaping all
@@ -105,57 +105,13 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
 
 
 _MATHS_LEFT = re.compile("|".join(re.escape(left) for left, _ in LATEX_DELIMITERS))
-_BACKTICKS = re.compile(r"`+")
-_PLACEHOLDER_TEXT = re.compile(r"LATEX_BLOCK_")
-
-
 def _unsafe_maths_as_code(text: str) -> str:
-    """The text with each maths span too deep or too long to render safely (ui/maths.py) put in
-    inline code, which KaTeX leaves alone and the page shows literally (in code already, it shows
-    the backticks too: rare, and safe). The backtick run is longer than any other, so that nothing
-    pairs with it, and has a space before it unless a line or a space is (what comes before could
-    take the run in: `www.x`, `~`, `\\` would), and one after it before a backtick. A span
-    wrapped so already (an imported chat) stays as it is.
-
-    The page puts each span back where `%%%LATEX_BLOCK_<n>%%%` stands in the rendered HTML, also
-    where the text itself wrote one: outside maths, such a text is broken up with an entity
-    (`LATEX&#95;BLOCK`), or it would bring span n back out of its code.
-    """
+    """The text with maths too deep or too long to render safely as code (ui/maths.py), placed
+    as Gradio will see it: dedented, its spans where Gradio takes them out."""
     if not any(too_much(text[a:b]) for a, b in _maths_spans(text)):
         return text
     text = _dedented(text)
-    maths = _maths_spans(text)
-    ends = {b for _, b in maths}
-    starts = {a for a, _ in maths}
-    runs = [m.span() for m in _BACKTICKS.finditer(text)
-            if not any(a <= m.start() < b for a, b in maths)]  # the maths is hidden from marked
-    ticks = "`" * (1 + max((b - a for a, b in runs), default=0))
-    edits: list[tuple[int, int, str]] = []
-    for a, b in maths:
-        if too_much(text[a:b]) and not _wrapped(text, a, b, runs, starts, ends):
-            before = " " if a and not text[a - 1].isspace() else ""
-            after = " " if text[b:b + 1] == "`" else ""
-            edits.append((a, b, f"{before}{ticks}{text[a:b]}{ticks}{after}"))
-    for match in _PLACEHOLDER_TEXT.finditer(text):
-        if not any(a <= match.start() < b for a, b in maths):
-            edits.append((match.start(), match.end(), "LATEX&#95;BLOCK_"))
-    out: list[str] = []
-    last = 0
-    for a, b, replacement in sorted(edits):
-        out += [text[last:a], replacement]
-        last = b
-    out.append(text[last:])
-    return "".join(out)
-
-
-def _wrapped(text: str, a: int, b: int, runs: list[tuple[int, int]], starts: set[int],
-             ends: set[int]) -> bool:
-    """Whether maths span [a, b) stands as _unsafe_maths_as_code leaves it: between two runs of
-    n backticks, a space or a line before them, and every run of n backticks next to maths."""
-    n = next((e - s for s, e in runs if e == a), 0)
-    if not n or (b, b + n) not in runs or (a - n and not text[a - n - 1].isspace()):
-        return False
-    return all(e in starts or s in ends for s, e in runs if e - s == n)
+    return as_code(text, _maths_spans(text))
 
 
 def _dedented(text: str) -> str:
