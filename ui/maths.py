@@ -22,11 +22,11 @@ from bisect import bisect_right
 from functools import lru_cache
 
 MATHS_DEPTH = 30  # levels of nesting one span may have: 2.5 × below the first crash seen
-MATHS_CHARS = 4_000  # characters one span may have, delimiters included: ~2 s at most
+MATHS_CHARS = 4_000  # characters one span may have, delimiters included: ~2.5 s here at most
 
 # What opens or closes a level; what puts the rest of its group one level down without braces
 # (`\Large x y`, `\displaystyle`, `\color{red} x`, `\bf`); what defines macros (a chain of
-# definitions, each one level deeper than the last, nests as deep as it is long, with two braces
+# definitions, each one level deeper than the last, nests as deep as it is long, with a few braces
 # in any one). A command taking arguments (`\frac`, `\hat`) nests only through them: KaTeX
 # refuses `\hat\hat x`, and braces are counted.
 _TOKEN = re.compile(r"\\(?:[a-zA-Z]+|.)|[{}]", re.S)
@@ -48,7 +48,7 @@ def too_much(maths: str) -> bool:
 
 
 def depth(maths: str) -> int:
-    """How deep KaTeX's output of this LaTeX can nest, in levels: never less than it will.
+    """How deep this LaTeX nests, in the levels that KaTeX's output nests boxes for.
 
     A level is a group ({...}, \\left...\\right, \\begin...\\end) or a command that puts what
     follows it in its group one level down (\\Large x). Macro definitions count as unbounded: a
