@@ -96,6 +96,7 @@ class Reply:
     """One scripted response to a /chat/completions call."""
 
     text: str | None = None  # None -> the echo reply
+    contents: tuple[Any, ...] | None = None  # instead of text: each chunk's delta.content, any JSON
     reasoning: str = ""  # streamed first, as delta.reasoning_content
     ttft: float = 0.0  # seconds before anything is sent back, status line included
     tps: float | None = None  # tokens (chunks of ~1 word or CJK char) per second; None = flat out
@@ -385,7 +386,7 @@ class FakeOpenAI:
             return
         model = str(body.get("model") or "glm-4v")
         text = reply.text if reply.text is not None else _echo(body)
-        content = split_tokens(text)
+        content: list[Any] = split_tokens(text) if reply.contents is None else list(reply.contents)
         if reply.tokens is not None:
             if content and not content[-1][-1].isspace():
                 content[-1] += "\n\n"  # the filler starts a new paragraph
@@ -436,7 +437,7 @@ class FakeOpenAI:
             error = {"code": reply.error_code or "1234", "message": reply.error_message or "网络错误"}
             await conn.send_json(200, {"error": error}, reply.headers)
             return
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(answer.content)}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(map(str, answer.content))}
         if answer.reasoning:
             message["reasoning_content"] = "".join(answer.reasoning)
         choices = [] if reply.fault == "no_choices" else [
@@ -623,7 +624,7 @@ class _Answer:
     reply: Reply
     model: str
     reasoning: list[str]
-    content: list[str]
+    content: list[Any]  # str tokens, or any JSON values (Reply.contents)
     usage: dict[str, int] | None
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
     created: int = field(default_factory=lambda: int(time.time()))

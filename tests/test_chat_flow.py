@@ -255,6 +255,8 @@ def test_what_the_model_saw_is_shown_and_not_sent_back(fake, tmp_path):
     final = respond(Chat(settings_for(fake)), [user_message("q", [str(big)])])[-1][0]
     [seen] = [m for m in final if (m.get("metadata") or {}).get("title", "").startswith("🖼️")]
     assert "5000×1000" in seen["content"] and "downscaled" in seen["content"]
+    # An opaque RGB PNG sent as JPEG: its colours were not touched, its format was.
+    assert "re-encoded as JPEG" in seen["content"] and "colour" not in seen["content"]
     assert "1 image" in seen["metadata"]["title"]
     respond(Chat(settings_for(fake)), [*final, user_message("again", [])])
     assert "5000×1000" not in str(fake.requests[-1].json["messages"])
@@ -267,6 +269,7 @@ def test_grounding_boxes_are_drawn_on_the_image_the_model_saw(fake, tmp_path):
     fake.script(Reply(text="Here: <|begin_of_box|>[250,250,750,750]<|end_of_box|>"))
     final = respond(Chat(settings_for(fake)), [user_message("where?", [str(img)])])[-1][0]
     [drawn] = [m for m in final if (m.get("metadata") or {}).get("title", "").startswith("📍")]
+    assert drawn["metadata"]["title"] == "📍 1 box from the answer, drawn on the image"
     with Image.open(drawn["content"]["path"]) as picture:
         rgb = picture.convert("RGB")
         assert rgb.size == (400, 200)
@@ -438,3 +441,38 @@ def test_what_the_model_saw_is_not_claimed_when_no_request_reached_a_model(fake,
     for history in (no_key, down, refused):
         assert "⚠️" in str(history)  # the failure is said
         assert _seen(history) == []
+
+
+@pytest.mark.parametrize("finish", ["stop", "length"])
+def test_an_answer_that_ends_inside_a_box_keeps_its_words(fake, finish):
+    """A box the model never closed (or was cut off inside by max_tokens) waits out of sight
+    while the answer streams, and shows as text when it ends."""
+    text = "start <|begin_of_box|>[1,2,3,4] and a long tail of words"
+    fake.script(Reply(text=text, finish_reason=finish))
+    updates = respond(Chat(settings_for(fake)), [user_message("where?", [])])
+    assert all("<|" not in str(history) for history, _ in updates)
+    answer = [m["content"] for m in updates[-1][0] if m["role"] == "assistant" and not m.get("metadata")]
+    assert answer == ["start [1,2,3,4] and a long tail of words"]
+
+
+def test_content_that_is_not_a_string_shows_as_text_never_as_python(fake):
+    """Content parts give their text, numbers their JSON spelling; what is not text at all (an
+    image part, an object) is left out, and a notice says so."""
+    fake.script(Reply(contents=("Total: ", 42, " items, ", 1.5, " kg, ", True, ". ",
+                                [{"type": "text", "text": "Parts "}, {"type": "text", "text": "join."}],
+                                {"type": "text", "text": " One part."},
+                                [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}],
+                                {"weird": [1, 2]}, None, " End.")))
+    final = respond(Chat(settings_for(fake)), [user_message("how many?", [])])[-1][0]
+    [answer] = [m["content"] for m in final if m["role"] == "assistant" and not m.get("metadata")]
+    assert answer == "Total: 42 items, 1.5 kg, true. Parts join. One part. End."
+    notice = final[-1]["metadata"]["title"]
+    assert "2 parts of the answer" in notice and "other than text" in notice
+    assert not any("'type'" in str(m["content"]) or "{'" in str(m["content"]) for m in final[1:])
+
+
+def test_sentences_name_the_model_as_the_person_chose_it(fake, tmp_path):
+    files = [str(make_image(tmp_path / f"{i}.png")) for i in range(6)]
+    final = respond(Chat(settings_for(fake)), [user_message("q", files)], model="GLM-4V-Plus")[-1][0]
+    assert final[-1]["metadata"]["title"].startswith("⚠️ GLM-4V-Plus accepts at most 5 images")
+    assert fake.requests == []

@@ -1,5 +1,6 @@
-"""Answers and imported chats that try to phish or leak: the page shows them as text and links,
-loads nothing from another origin, and every response carries the security headers.
+"""Answers and imported chats that try to phish, leak or crash the tab: the page shows them as
+text and links (maths too deep to render as code), loads nothing from another origin, and every
+response carries the security headers.
 
 A model answer (a prompt injection in an uploaded image is enough) or an imported conversation
 may carry HTML: a full-page "session expired" form posting elsewhere, images, srcset, CSS url(),
@@ -205,3 +206,49 @@ def test_every_response_carries_the_security_headers(app: AppProcess, tmp_path, 
                       "object-src 'none'", "base-uri 'self'"):
         assert directive in policy
     assert response.headers.get("x-content-type-options") == "nosniff"
+
+
+# Crashed Chromium's renderer as maths (the tab died, the conversation with it): 150 nested fractions.
+DEEP_MATHS = "$$" + "\\frac{1}{" * 150 + "x" + "}" * 150 + "$$"
+
+
+def _shows_deep_maths_as_code(page) -> None:
+    from playwright.sync_api import expect
+
+    chat = page.locator("#chat")
+    expect(chat).to_contain_text("END-OF-ANSWER", timeout=20_000)
+    expect(chat.locator("code", has_text="\\frac{1}{\\frac{1}{")).to_have_count(1)
+    expect(chat.locator(".katex").first).to_be_visible()  # the ordinary maths beside it
+    assert page.evaluate("() => document.querySelectorAll('#chat .katex').length") == 1
+    page.mouse.wheel(0, 600)  # another layout: the tab is still there and answers
+    assert page.evaluate("() => document.title") == "GLM Vision Chat"
+
+
+@pytest.mark.parametrize("where", ["answer", "import"])
+def test_maths_too_deep_to_render_shows_as_code_and_the_tab_survives(app: AppProcess,
+                                                                     module_fake: FakeOpenAI,
+                                                                     browser, tmp_path, where):
+    text = f"Deep: {DEEP_MATHS}\n\nShallow: $$\\frac{{1}}{{2}}$$\n\nEND-OF-ANSWER"
+    page = browser.new_page()
+    crashed: list[bool] = []
+    page.on("crash", lambda _: crashed.append(True))
+    try:
+        box = open_chat(page, app.url)
+        if where == "answer":
+            module_fake.script(Reply(text=text))
+            box.fill("What is this fraction?")
+            box.press("Enter")
+        else:
+            document = {"format": "glm-vision-chat", "version": 1, "settings": {}, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "What is this fraction?"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": text}]}]}
+            exported = tmp_path / "deep.json"
+            exported.write_text(json.dumps(document), "utf-8")
+            page.locator("#tools").click()
+            with page.expect_file_chooser() as chooser:
+                page.locator("#import").click()
+            chooser.value.set_files(str(exported))
+        _shows_deep_maths_as_code(page)
+        assert crashed == []
+    finally:
+        page.close()

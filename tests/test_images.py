@@ -72,7 +72,7 @@ def test_rgba_png_is_flattened_on_white(tmp_path: Path) -> None:
     out = decoded(result)
     assert result.mime == "image/png" and out.mode == "RGB"
     assert out.getpixel((5, 5)) == WHITE and out.getpixel((30, 5)) == RED
-    assert "converted" in result.notes
+    assert result.notes == ("flattened",)
 
 
 def test_la_png_is_flattened_on_white_and_stays_grey(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_palette_with_transparency_becomes_white_not_black(tmp_path: Path) -> No
     result = prepare(save(tmp_path / "p.png", im, transparency=0))
     out = decoded(result)
     assert out.getpixel((5, 5)) == WHITE and out.getpixel((30, 5)) == BLUE
-    assert "converted" in result.notes
+    assert result.notes == ("flattened",)
 
 
 def test_palette_gif_without_transparency_is_sent_as_png(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_16_bit_png_gradient_is_scaled_not_clipped(tmp_path: Path) -> None:
     assert Image.open(path).mode == "I;16"
     result = prepare(path)
     out = decoded(result)
-    assert out.mode == "L" and "converted" in result.notes
+    assert out.mode == "L" and result.notes == ("depth_reduced",)
     row = [out.getpixel((x, 4)) for x in range(out.width)]
     assert row == sorted(row)  # still a gradient...
     assert len(set(row)) >= 120  # ...keeping its levels...
@@ -240,7 +240,19 @@ def test_tight_byte_limit_steps_quality_then_size_down(tmp_path: Path) -> None:
     noise = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))
     result = prepare(save(tmp_path / "noise.png", noise), max_bytes=100_000)
     assert len(result.data) <= 100_000
-    assert {"recompressed", "downscaled"} <= set(result.notes)
+    assert {"as_jpeg", "downscaled", "size_limit"} <= set(result.notes)
+
+
+def test_a_plain_png_sent_as_jpeg_is_said_to_be_re_encoded_not_colour_converted(tmp_path: Path) -> None:
+    noise = Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3))
+    path = save(tmp_path / "noise.png", noise)
+    result = prepare(path, max_bytes=path.stat().st_size - 1)  # too big to send as it is
+    assert result.mime == "image/jpeg" and result.notes == ("as_jpeg",)
+
+
+def test_a_palette_gif_sent_as_png_keeps_its_colours_and_says_so(tmp_path: Path) -> None:
+    im = Image.new("RGB", (30, 30), GREEN).convert("P")
+    assert prepare(save(tmp_path / "g.gif", im)).notes == ("as_png",)
 
 
 def test_small_jpeg_passes_through_byte_identical(tmp_path: Path) -> None:
@@ -388,7 +400,7 @@ def heif_writable() -> bool:
 def test_heic_photo_is_converted_to_jpeg(tmp_path: Path) -> None:
     result = prepare(save(tmp_path / "IMG_0001.HEIC", Image.new("RGB", (64, 48), RED), "HEIF"))
     assert result.original_format == "HEIF" and result.mime == "image/jpeg"
-    assert close(decoded(result).getpixel((32, 24)), RED, 20) and "converted" in result.notes
+    assert close(decoded(result).getpixel((32, 24)), RED, 20) and result.notes == ("as_jpeg",)
 
 
 def test_heic_without_pillow_heif_gets_its_own_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

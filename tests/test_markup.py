@@ -35,3 +35,18 @@ def test_think_tags_split_reasoning_from_answer():
     assert split_think("  <think>still thinking") == ("still thinking", "")
     assert split_think("<thi") == ("", "")
     assert split_think("No tags here.") == ("", "No tags here.")
+
+
+def test_a_box_never_closed_shows_its_words_once_the_answer_ends():
+    text = f"start {BEGIN}[1,2,3,4] and a long tail…"
+    assert render_boxes(text) == ("start ", [])  # streaming: the box may still close
+    assert render_boxes(text, final=True) == ("start [1,2,3,4] and a long tail…", [])
+    # Cut off by max_tokens inside a box, or inside a marker: the words stay, the markers go.
+    assert render_boxes(f"It is at {BEGIN}[100, 2", final=True)[0] == "It is at [100, 2"
+    assert render_boxes(f"{BEGIN}[1,2,3,4]{END} and a <", final=True)[0].endswith(" and a <")
+    assert render_boxes("It is at <|begin_of", final=True)[0] == "It is at <|begin_of"
+
+
+def test_a_half_think_tag_at_the_end_is_text_once_the_answer_ends():
+    assert split_think("<thi", final=True) == ("", "<thi")
+    assert split_think("<think>cut off at </thi", final=True) == ("cut off at </thi", "")

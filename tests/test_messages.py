@@ -113,6 +113,7 @@ def test_too_many_images_in_one_turn_names_the_limit(tmp_path):
         build_messages([user("q", *files)], profile=PLUS)
     assert info.value.key == "too_many_images"
     assert info.value.params["limit"] == 5 and info.value.params["count"] == 6
+    assert info.value.params["model"] == "GLM-4V-Plus"  # as chosen, not as looked up
 
 
 def test_older_images_give_way_when_history_exceeds_the_limit(tmp_path):
@@ -155,3 +156,6 @@ def test_counts_read_as_words_in_english_and_chinese():
                                                   {"model": "GLM-4V", "limit": 1, "count": 2})
     assert say("en", "saw_omitted", {"count": 3}).startswith("3 images from earlier turns")
     assert "2 张图片" in say("zh", "saw_title", {"count": 2, "size": "1 MB", "tokens": "7,776"})
+    assert say("en", "boxes_title", {"count": 1}).startswith("1 box from the answer")
+    assert say("en", "boxes_title", {"count": 2}).startswith("2 boxes from the answer")
+    assert say("zh", "boxes_title", {"count": 2}).startswith("回答中的 2 个框")

@@ -4,9 +4,11 @@ and the text as written given back to the model."""
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import random
 import shutil
+import string
 import subprocess
 from pathlib import Path
 
@@ -195,6 +197,17 @@ def test_the_model_reads_the_conversation_as_it_was_written():
     assert texts == [QUESTION.replace("![x]", f"[{IMAGE_MARK}x]"), ANSWER, "And <span>?"]
 
 
+def test_an_earlier_answer_kept_by_retry_stays_inert():
+    from ui.conversation import Answer, for_retry, user_message
+    from ui.endpoint import TextDelta
+
+    answer = Answer.start([user_message("q", [])])
+    answer.apply(TextDelta(ANSWER))
+    earlier = for_retry(answer.close())[-1]
+    assert earlier["metadata"]["title"].startswith("↩️")
+    assert earlier["content"] == sanitize(ANSWER) and "<b>" not in earlier["content"]
+
+
 def test_undo_puts_the_question_back_as_it_was_typed():
     from ui.conversation import pop_last_turn, user_message
 
@@ -332,3 +345,120 @@ def test_gradios_marked_finds_no_html_or_image_in_anything_sanitized():
     texts = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 40))) for _ in range(400)]
     assert _danger(*texts) != []  # the harness sees what it should
     assert _danger(*map(sanitize, texts)) == []
+
+
+# --- maths too deep or too long to render -------------------------------------------------------
+
+DEEP = "$$" + "\\frac{1}{" * 150 + "x" + "}" * 150 + "$$"  # crashed Chromium's tab, 1.5 KB
+
+
+def test_maths_too_deep_or_too_long_is_shown_as_code():
+    from ui.maths import MATHS_CHARS, MATHS_DEPTH
+
+    shallow = "$$" + "\\frac{1}{" * MATHS_DEPTH + "x" + "}" * MATHS_DEPTH + "$$"
+    assert sanitize(f"Fine: {shallow} ok") == f"Fine: {shallow} ok"
+    assert sanitize(f"Deep: {DEEP} end") == f"Deep: `{DEEP}` end"
+    long = "\\[" + "x+" * (MATHS_CHARS // 2) + "\\]"
+    assert sanitize(long) == f"`{long}`"
+    assert sanitize("\\(" + "{" * 500 + "x" + "}" * 500 + "\\)").startswith("`\\({{{")
+
+
+@pytest.mark.parametrize("maths", [
+    "\\Large " * 200 + "x",  # each one puts the rest of its group a level down
+    "\\left(" * 200 + "x" + "\\right)" * 200,
+    "\\begin{matrix}" * 200 + "x" + "\\end{matrix}" * 200,
+    # Each macro a fraction deeper than the last: 150 levels in 3.5 KB, never three braces deep.
+    "\\def\\aa{x}" + "".join(f"\\def\\{b}{{\\frac{{1}}{{\\{a}}}}}" for a, b in itertools.pairwise(
+        "".join(pair) for pair in itertools.product(string.ascii_lowercase, repeat=2)) if b <= "fu")
+    + "\\fu",
+])
+def test_every_way_of_nesting_counts(maths):
+    assert sanitize(f"$${maths}$$") == f"`$${maths}$$`"
+
+
+def test_long_answers_full_of_ordinary_maths_are_left_to_katex():
+    text = "\n\n".join(f"Step {i}: $$\\frac{{a_{i}}}{{\\sqrt{{b^2 + c_{{{i}}}}}}} \\cdot "
+                       f"\\left(\\frac{{1}}{{2}}\\right)$$" for i in range(500))
+    assert sanitize(text) == text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    (f"Inline `{DEEP}` code", f"Inline `{DEEP}` code"),  # code already
+    # Code already, but telling so would need marked's lexer, which the port only follows as far
+    # as HTML goes: it shows its backticks, and is safe.
+    (f"```latex\n{DEEP}\n```", f"```latex\n````{DEEP}````\n```"),
+    (f"a ` b {DEEP} c", f"a ` b ``{DEEP}`` c"),  # a stray backtick cannot pair with the code's
+    (f"\\{DEEP}", f"\\ `{DEEP}`"),  # a backslash would escape the backtick
+    (f"<b>{DEEP}</b>", f"&LT;b> `{DEEP}`&LT;/b>"),
+    (f"www.example.com/{DEEP}", f"www.example.com/ `{DEEP}`"),  # an autolink would take it in
+])
+def test_deep_maths_becomes_code_wherever_it_is_and_only_once(text, shown):
+    assert sanitize(text) == shown
+    assert sanitize(restore(shown)) == shown  # exported and imported again: no second wrapping
+
+
+def test_the_pages_placeholder_written_in_a_text_cannot_bring_deep_maths_back():
+    """The page puts maths span n back wherever `%%%LATEX_BLOCK_n%%%` stands in its HTML."""
+    shown = sanitize(f"Here: %%%LATEX_BLOCK_0%%% and {DEEP}")
+    assert shown == f"Here: %%%LATEX&#95;BLOCK_0%%% and `{DEEP}`"
+    assert restore(shown) == f"Here: %%%LATEX&#95;BLOCK_0%%% and `{DEEP}`"
+
+
+def test_deep_maths_streamed_becomes_code_once_it_closes():
+    growing = Growing()
+    assert growing(DEEP[:-2]) == DEEP[:-2]  # not maths yet: Gradio leaves an unclosed $$ alone
+    assert growing(DEEP) == f"`{DEEP}`"
+
+
+MATHS_HARNESS = """
+const DELIMS = %s;
+function escRe(e){return e.replace(/[.*+?^${}()|[\\]\\\\]/g,`\\\\$&`)}
+const r = new Ne; r.use({gfm:!0,pedantic:!1,breaks:true}); r.use({extensions:[_t(), gt(DELIMS)]});
+let input = ''; process.stdin.on('data', c => input += c); process.stdin.on('end', () => {
+  const out = JSON.parse(input).map(text => {
+    const maths = [];  // as the page does: each span becomes a numbered placeholder
+    DELIMS.forEach(d => {
+      const re = RegExp(`${escRe(d.left)}([\\\\s\\\\S]+?)${escRe(d.right)}`, 'g');
+      text = text.replace(re, m => (maths.push(m), `%%%%%%LATEX_BLOCK_${maths.length - 1}%%%%%%`));
+    });
+    // What the page shows as text, where KaTeX looks: the HTML without code and without tags.
+    const html = r.parser(r.lexer(text));
+    const shown = html.replace(/<code[^>]*>[\\s\\S]*?<\\/code>/g, '').replace(/<[^>]*>/g, '');
+    const rendered = new Set([...shown.matchAll(/%%%%%%LATEX_BLOCK_(\\d+)%%%%%%/g)].map(m => +m[1]));
+    return maths.filter((m, i) => rendered.has(i));
+  });
+  process.stdout.write(JSON.stringify(out));
+});
+"""
+
+
+def _maths_katex_renders(*texts: str) -> list[str]:
+    """The maths spans that Gradio's own marked (run in node) puts in the page's text, outside
+    code: the ones KaTeX renders."""
+    node = shutil.which("node")
+    assert node is not None
+    source = _bundle().read_text("utf-8")
+    start, end = source.find("function p(){return{async:!1"), source.find("function Pe(")
+    extensions = source[source.find("function gt("):source.find("var vt=")]
+    delimiters = json.dumps([{"left": left, "right": right} for left, right in LATEX_DELIMITERS])
+    script = source[start:end] + extensions + MATHS_HARNESS % delimiters
+    shown = [inspect.cleandoc(text) for text in texts]
+    result = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(shown),
+                            capture_output=True, text=True, timeout=120, check=True)
+    return [maths for found in json.loads(result.stdout) for maths in found]
+
+
+def test_gradios_marked_reads_deep_maths_as_code_wherever_it_stood():
+    if shutil.which("node") is None:
+        if IN_CI:
+            pytest.fail("CI must have node to run Gradio's bundled marked")
+        pytest.skip("needs node to run Gradio's bundled marked")
+    from ui.maths import too_much
+
+    rng = random.Random(15)
+    pieces = [*FRAGMENTS, DEEP, DEEP.replace("$$", "\\(", 1).replace("$$", "\\)"), "%%%LATEX_BLOCK_1%%%",
+              "LATEX_BLOCK_1", "\\[" + "x+" * 2_500 + "\\]"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(400)]
+    texts = [t for t in texts if "\\frac{1}{\\frac{1}{" in t or "x+x+" in t]
+    assert any(too_much(m) for m in _maths_katex_renders(*texts))  # the harness sees what it should
+    assert [m[:40] for m in _maths_katex_renders(*map(sanitize, texts)) if too_much(m)] == []

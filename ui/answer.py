@@ -204,6 +204,8 @@ class Answerer:
             if answer.boxes and boxes:
                 yield Step(answer, "", rendered=True)
                 await self._draw_boxes(answer, built, lang)
+            if answer.skipped:
+                answer.notice(say(lang, "content_skipped", {"count": answer.skipped}))
             if answer.finish in FINISH_KEYS:
                 answer.notice(say(lang, FINISH_KEYS[answer.finish]))
             elif not answer.text and not answer.reasoning:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ui.endpoint import Event, Finish, ReasoningDelta, Retrying, TextDelta, Usage
+from ui.endpoint import Event, Finish, ReasoningDelta, Retrying, Skipped, TextDelta, Usage
 from ui.i18n import say
 from ui.imaging.payload import PreparedImage
 from ui.markup import Box, render_boxes, split_think
@@ -76,7 +76,8 @@ def for_retry(history: Sequence[dict[str, Any]], lang: str = "en") -> History:
                 continue
             if m.get("role") == "assistant" and _title(m) is None:
                 text = "".join(v for kind, v in parts_of(m.get("content")) if kind == "text")
-                m = {"role": "assistant", "content": "\n\n".join([text, *notes]),
+                # parts_of gives the text as written: inert again for the page (notes are so).
+                m = {"role": "assistant", "content": "\n\n".join([sanitize(text), *notes]),
                      "metadata": {"title": title, "status": "done"}}
             kept.append(m)
     return kept
@@ -135,6 +136,7 @@ class Answer:
     text: str = ""  # the answer as shown
     boxes: list[Box] = field(default_factory=list)
     status: str = ""  # "1/3" while retrying, until the first token
+    skipped: int = 0  # parts of deltas that were not text, left out
     closed: bool = False
     _answer_at: int | None = None
     _thinking_at: int | None = None
@@ -160,11 +162,14 @@ class Answer:
             self.finish = event.reason
         elif isinstance(event, Retrying):
             self.status = f"{event.attempt}/{event.total}"
+        elif isinstance(event, Skipped):
+            self.skipped += event.count
 
     def view(self) -> History:
         """The history with the answer so far rendered into it."""
-        tag_reasoning, answer = split_think(self.raw) if "<" in self.raw else ("", self.raw)
-        self.text, self.boxes = render_boxes(answer) if "<|" in answer else (answer, [])
+        final = self.closed  # nothing more will come: half markers and open boxes show as text
+        tag_reasoning, answer = split_think(self.raw, final) if "<" in self.raw else ("", self.raw)
+        self.text, self.boxes = render_boxes(answer, final) if "<|" in answer else (answer, [])
         thinking = "\n\n".join(t for t in (self.reasoning, tag_reasoning) if t)
         if thinking:
             done = bool(self.text) or self.closed

@@ -192,6 +192,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "malformed": "The endpoint sent data that could not be read: press Retry.",
         "stream_error": "The endpoint reported an error mid-answer: press Retry.",
         "no_choices": "The endpoint sent no answer: press Retry.",
+        "content_skipped": "Left out: {count} part{count_s} of the answer that the endpoint sent as something other than text.",
         "unknown": "The endpoint answered with an error: press Retry, or check the server log.",
         "finish_length": "The answer was cut off at the Max answer length limit: raise it in Settings and press Retry, or ask “continue”.",
         "finish_sensitive": "The endpoint's content filter stopped this answer.",
@@ -209,13 +210,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "saw_link": "{link}: a link, fetched by the endpoint (its tokens are not counted here)",
         "saw_omitted": "{count} image{count_s} from earlier turns not sent again (Advanced → Images from earlier turns, or the model's limit).",
         "note_rotated": "EXIF rotation applied",
-        "note_converted": "colours converted",
+        "note_converted": "colours converted to RGB",
         "note_first_frame": "first frame of the animation",
         "note_downscaled": "downscaled",
         "note_recompressed": "re-encoded",
         "note_unchanged": "sent as uploaded",
         "note_metadata_removed": "sent as uploaded, without location and camera data",
-        "boxes_title": "{count} box(es) from the answer, drawn on the image",
+        "note_flattened": "transparent areas made white",
+        "note_depth_reduced": "reduced to 8 bits per channel",
+        "note_as_jpeg": "re-encoded as JPEG",
+        "note_as_png": "re-encoded as PNG",
+        "note_size_limit": "compressed harder to fit the size limit",
+        "boxes_title": "{count} box{count_es} from the answer, drawn on the image",
         "nothing_to_export": "The conversation is empty: ask something first.",
         "import_not_json": "The file is not a conversation export (not valid JSON).",
         "import_wrong_format": "The file is not a conversation exported by this app.",
@@ -426,6 +432,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "malformed": "接口返回了无法解析的数据：请点重试。",
         "stream_error": "接口在回答过程中报错：请点重试。",
         "no_choices": "接口没有返回回答：请点重试。",
+        "content_skipped": "已略去：接口以非文本形式发送的 {count} 段回答内容。",
         "unknown": "接口返回了错误：请点重试，或查看服务器日志。",
         "finish_length": "回答达到最大长度上限被截断：请在设置中调高后点重试，或发送“继续”。",
         "finish_sensitive": "接口的内容审核中止了这个回答。",
@@ -443,12 +450,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "saw_link": "{link}：链接，由接口自行获取（其 token 未计入）",
         "saw_omitted": "之前轮次的 {count} 张图片没有再次发送（高级 → 之前轮次的图片，或模型上限）。",
         "note_rotated": "已按 EXIF 旋转",
-        "note_converted": "已转换颜色模式",
+        "note_converted": "颜色已转换为 RGB",
         "note_first_frame": "取动图第一帧",
         "note_downscaled": "已缩小",
         "note_recompressed": "已重新编码",
         "note_unchanged": "按原文件发送",
         "note_metadata_removed": "按原文件发送，已去除位置和相机信息",
+        "note_flattened": "透明区域已填为白色",
+        "note_depth_reduced": "已降为每通道 8 位",
+        "note_as_jpeg": "已重新编码为 JPEG",
+        "note_as_png": "已重新编码为 PNG",
+        "note_size_limit": "为符合大小上限已加大压缩",
         "boxes_title": "回答中的 {count} 个框，已画在图上",
         "nothing_to_export": "对话是空的：请先提问。",
         "import_not_json": "这个文件不是对话导出文件（不是有效的 JSON）。",
@@ -647,9 +659,10 @@ def say(lang: str, key: str, params: Mapping[str, object] | None = None) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     template = table.get(key) or MESSAGES["en"].get(key) or MESSAGES["en"]["unknown"]
     values = _Params(params or {})
-    for name, value in list(values.items()):  # English plurals: "{count} image{count_s}"
+    for name, value in list(values.items()):  # English plurals: "{count} image{count_s}", "box{count_es}"
         if isinstance(value, int) and not isinstance(value, bool):
             values.setdefault(f"{name}_s", "" if value == 1 else "s")
+            values.setdefault(f"{name}_es", "" if value == 1 else "es")
     try:
         return template.format_map(values)
     except (IndexError, ValueError):

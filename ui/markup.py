@@ -3,7 +3,10 @@
 GLM-4.5V and later answer "where is X" with `<|begin_of_box|>[x1,y1,x2,y2]<|end_of_box|>`, the
 coordinates on a 0–1000 scale of the image. People should see neither marker: boxes become a
 numbered label (drawn on the image by ui/imaging/payload.py), markers around plain text just disappear.
-Everything here works on the whole text so far, so it can run on every streamed update.
+Everything here works on the whole text so far, so it can run on every streamed update. While the
+answer streams, a box not yet closed and a marker cut in half at the end wait out of sight; once it
+has ended (`final`), whatever is still open is shown as the text it is (an answer cut off by
+max_tokens inside a box keeps its words).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ class Box:
         return round(xs[0]), round(ys[0]), round(xs[1]), round(ys[1])
 
 
-def render_boxes(text: str) -> tuple[str, list[Box]]:
-    """The text without box markers (boxes as `**[n]**`), and the boxes found."""
+def render_boxes(text: str, final: bool = False) -> tuple[str, list[Box]]:
+    """The text without box markers (boxes as `**[n]**`), and the boxes found; `final`: the
+    answer has ended, and a box left open shows its text."""
     boxes: list[Box] = []
 
     def replace(match: re.Match[str]) -> str:
@@ -53,6 +57,8 @@ def render_boxes(text: str) -> tuple[str, list[Box]]:
         return " ".join(labels)
 
     shown = _SPAN.sub(replace, text)
+    if final:  # never closed: the marker goes, what the model wrote after it stays
+        return shown.replace(BEGIN, "").replace(END, ""), boxes
     # While streaming, an opened box not yet closed is hidden until it completes.
     cut = shown.rfind(BEGIN)
     if cut >= 0:
@@ -70,15 +76,16 @@ def _strip_partial_marker(text: str) -> str:
     return text
 
 
-def split_think(text: str) -> tuple[str, str]:
-    """(reasoning, answer) for content that starts with `<think>`; ("", text) otherwise."""
+def split_think(text: str, final: bool = False) -> tuple[str, str]:
+    """(reasoning, answer) for content that starts with `<think>`; ("", text) otherwise.
+    `final`: the answer has ended, nothing more is coming to complete a half tag."""
     stripped = text.lstrip()
     if not stripped.startswith(_THINK_OPEN):
-        if _THINK_OPEN.startswith(stripped) and stripped:
+        if _THINK_OPEN.startswith(stripped) and stripped and not final:
             return "", ""  # "<thi" so far: wait and see
         return "", text
     body = stripped[len(_THINK_OPEN):]
     reasoning, closed, answer = body.partition(_THINK_CLOSE)
     if not closed:
-        return _strip_partial_marker(reasoning).strip(), ""
+        return (reasoning if final else _strip_partial_marker(reasoning)).strip(), ""
     return reasoning.strip(), answer.lstrip()

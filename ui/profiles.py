@@ -110,8 +110,9 @@ def _normalise(model: str) -> str:
 
 
 def profile_for(model: str, overrides: dict[str, dict[str, object]] | None = None) -> ModelProfile:
-    """The profile for `model` (case-insensitive), with configured overrides applied."""
+    """The profile for `model` (case-insensitive), with configured overrides applied; its name is
+    the model as the person chose it ("GLM-4V-Plus"), for the sentences that name it."""
     key = _normalise(model)
-    base = KNOWN.get(key) or replace(PERMISSIVE, name=key)
-    extra = (overrides or {}).get(key)
-    return replace(base, **extra) if extra else base  # type: ignore[arg-type]
+    base = KNOWN.get(key) or PERMISSIVE
+    extra = (overrides or {}).get(key) or {}
+    return replace(base, **{**extra, "name": model.strip() or key})  # type: ignore[arg-type]

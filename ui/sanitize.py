@@ -16,7 +16,8 @@ Gradio would have it anyway): the model's next turn, exports and Undo read the h
 The escapes are the uppercase entities `&LT;`, `&AMP;` and `&QUOT;` (a literal `&LT;` is written
 `&AMP;LT;`), because they are rare in real code, where `restore()`, which does not parse, would
 turn them back too. Not restored: images and ```` ```mermaid ```` fences (Gradio draws those from
-raw HTML) stay links and plain code, for the model too.
+raw HTML) stay links and plain code, for the model too, and so does maths nested too deep or too
+long to render safely (ui/maths.py: KaTeX's output of it crashes the tab), which goes in inline code.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ui.marked import (
     Lexer,
     OutOfTime,
 )
+from ui.maths import as_code, too_much
 
 IMAGE_MARK = "🖼️ "  # a Markdown image becomes a link with this in front of its text
 BUDGET = 0.05  # seconds of analysis (plus 1 ms per 4 KB) before falling back to escaping all
@@ -72,6 +74,8 @@ class _Part:
 
 
 def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
+    if _MATHS_LEFT.search(text):
+        text = _unsafe_maths_as_code(text)
     if not _TRIGGER.search(text):
         return text
     text = _MERMAID.sub("``` mermaid", _dedented(text))
@@ -98,6 +102,16 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
         memo.clear()
         memo.update(done)
     return "".join(out)
+
+
+_MATHS_LEFT = re.compile("|".join(re.escape(left) for left, _ in LATEX_DELIMITERS))
+def _unsafe_maths_as_code(text: str) -> str:
+    """The text with maths too deep or too long to render safely as code (ui/maths.py), placed
+    as Gradio will see it: dedented, its spans where Gradio takes them out."""
+    if not any(too_much(text[a:b]) for a, b in _maths_spans(text)):
+        return text
+    text = _dedented(text)
+    return as_code(text, _maths_spans(text))
 
 
 def _dedented(text: str) -> str:
@@ -176,6 +190,9 @@ def _maths_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for pattern in _MATHS:
         if not pattern.search(text):
+            continue
+        if not spans:  # nothing taken out yet: the positions are the text's own
+            spans = [m.span() for m in pattern.finditer(text)]
             continue
         current, segments = _without(text, spans)
         found = []

@@ -9,11 +9,12 @@ from ui.endpoint.request import (
     Finish,
     ReasoningDelta,
     Retrying,
+    Skipped,
     TextDelta,
     Usage,
 )
 from ui.endpoint.stream import Endpoint, Started, stream_chat, warm_up
 
-__all__ = ["ChatRequest", "Endpoint", "Event", "Finish", "ReasoningDelta", "Retrying", "Started",
-           "TextDelta", "Usage", "describe", "mask_secrets", "redact", "stream_chat", "summary",
+__all__ = ["ChatRequest", "Endpoint", "Event", "Finish", "ReasoningDelta", "Retrying", "Skipped",
+           "Started", "TextDelta", "Usage", "describe", "mask_secrets", "redact", "stream_chat", "summary",
            "warm_up"]

@@ -76,4 +76,11 @@ class Retrying:
     error: EndpointError
 
 
-Event = TextDelta | ReasoningDelta | Usage | Finish | Retrying
+@dataclass(frozen=True)
+class Skipped:
+    """Parts of a delta that were not text (an image part, an object): left out, and counted."""
+
+    count: int
+
+
+Event = TextDelta | ReasoningDelta | Usage | Finish | Retrying | Skipped

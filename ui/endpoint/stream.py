@@ -27,6 +27,7 @@ from ui.endpoint.request import (
     Finish,
     ReasoningDelta,
     Retrying,
+    Skipped,
     TextDelta,
     Usage,
 )
@@ -245,13 +246,43 @@ def _events(chunk: dict[str, Any]) -> list[Event]:
         return events
     choice = choices[0]
     delta = choice.get("delta") or {}
-    if reasoning := delta.get("reasoning_content"):
-        events.append(ReasoningDelta(str(reasoning)))
-    if content := delta.get("content"):
-        events.append(TextDelta(str(content)))
+    skipped = 0
+    for field, kind in (("reasoning_content", ReasoningDelta), ("content", TextDelta)):
+        text, left_out = _as_text(delta.get(field))
+        skipped += left_out
+        if text:
+            events.append(kind(text))
+    if skipped:
+        events.append(Skipped(skipped))
     if reason := choice.get("finish_reason"):
         events.append(Finish(str(reason)))
     return events
+
+
+def _as_text(value: Any) -> tuple[str, int]:
+    """A delta's content as text, and how many parts of it are not text and were left out.
+
+    A string is itself; OpenAI-style content parts (`[{"type": "text", "text": ...}]`, or one
+    such part alone) give their text; a number or true/false its JSON spelling. Anything else (an
+    image part, some other object) is nothing a chat can show, never its Python repr.
+    """
+    if value is None or isinstance(value, str):
+        return value or "", 0
+    if isinstance(value, bool | int | float):
+        return json.dumps(value), 0
+    if isinstance(value, dict):
+        text = value.get("text")
+        if isinstance(text, str) and value.get("type", "text") in ("text", "output_text"):
+            return text, 0
+        return "", 1
+    if isinstance(value, list):
+        texts, left_out = [], 0
+        for part in value:
+            text, skipped = _as_text(part) if not isinstance(part, list) else ("", 1)
+            texts.append(text)
+            left_out += skipped
+        return "".join(texts), left_out
+    return "", 1
 
 
 def _from_status(e: Any) -> EndpointError:  # an openai.APIStatusError

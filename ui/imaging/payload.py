@@ -32,7 +32,16 @@ from PIL import Image
 
 from ui.imaging.formats import PNG_SIGNATURE, one_idat, unreadable_key, without_metadata
 from ui.imaging.memory import DECODE_BUDGET, MAX_DECODE, Budget, Cache, decode_cost
-from ui.imaging.pixels import DRAFT_UNDERSHOOT, FILTER, encode, kind_of, resize, to_8bit_rgb_or_l
+from ui.imaging.pixels import (
+    DRAFT_UNDERSHOOT,
+    FILTER,
+    HIGH_BIT,
+    encode,
+    has_alpha,
+    kind_of,
+    resize,
+    to_8bit_rgb_or_l,
+)
 from ui.imaging.prepared import MB, QUALITY, ImageError, NotPrepared, PreparedImage, Preset
 
 __all__ = ["MB", "QUALITY", "ImageError", "NotPrepared", "PreparedImage", "clear_cache", "prepare"]
@@ -173,7 +182,7 @@ def _prepare(
     notes = ["rotated"] if orientation in TRANSPOSE else []
     if animated:
         notes.append("first_frame")
-    mode = im.mode
+    mode, alpha = im.mode, has_alpha(im)
     out = to_8bit_rgb_or_l(im)
     del im  # the decoded source is not needed while shrinking (unless it is `out` itself)
     resized = max(out.size) > limit
@@ -185,10 +194,21 @@ def _prepare(
     # goes straight to JPEG (4:4:4, text stays crisp) instead of paying for a PNG attempt first.
     png_guess = (max_bytes + 1 if resized else size) if fmt in ("PNG", "GIF", "WEBP") else 0
     data, mime, out_size, stepped = encode(out, kind, preset, max_bytes, png_guess, name)
-    if deep or out.mode != mode or AS_IS.get(fmt) != mime:
+    # What a person can tell apart: transparency gone, depth or colours changed, another format.
+    # Palette and 1-bit images keep their colours exactly as RGB or grey: nothing to say.
+    if alpha:
+        notes.append("flattened")
+    elif deep or mode in HIGH_BIT:
+        notes.append("depth_reduced")
+    elif mode not in ("RGB", "L", "P", "1"):  # CMYK, YCbCr, LAB...
         notes.append("converted")
+    if AS_IS.get(fmt) != mime:
+        jpeg = mime == AS_IS["JPEG"]
+        notes.append("as_jpeg" if jpeg else "as_png")
     if out_size != shown:
         notes.append("downscaled")
-    if stepped or not notes:  # re-encoded for no other reason than max_bytes
+    if stepped:  # lower quality (or fewer pixels) until it fitted max_bytes
+        notes.append("size_limit")
+    elif not notes:  # the same format again, for no other reason than max_bytes
         notes.append("recompressed")
     return PreparedImage(data, mime, shown, out_size, size, fmt, tuple(notes))

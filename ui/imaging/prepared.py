@@ -47,8 +47,8 @@ class PreparedImage:
     sent_size: tuple[int, int]
     original_bytes: int
     original_format: str
-    notes: tuple[str, ...]  # rotated, converted, first_frame, downscaled, recompressed,
-    # metadata_removed
+    notes: tuple[str, ...]  # rotated, first_frame, flattened, depth_reduced, converted, as_jpeg,
+    # as_png, downscaled, size_limit, recompressed, metadata_removed
 
     def b64(self) -> str:
         """The payload as raw base64."""
