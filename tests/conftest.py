@@ -37,6 +37,12 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.getbasetemp() / "gradio"))
     monkeypatch.setenv("GLM_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))  # the store
+    # Settings made from a dict of their own (no GLM_DATA_DIR) keep their store there too, not in
+    # a "data" folder of the checkout.
+    import ui.settings
+
+    monkeypatch.setattr(ui.settings, "default_data_dir",
+                        lambda *a: tmp_path_factory.getbasetemp() / "data")
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
 

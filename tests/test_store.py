@@ -411,7 +411,9 @@ def test_settings_name_the_data_folder_and_keep_the_database_url_out_of_sight(tm
     settings = Settings.from_env({"GLM_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u:hunter2@h/d"})
     assert settings.data_dir == tmp_path and settings.database_url == "postgresql://u:hunter2@h/d"
     assert "hunter2" not in repr(settings)
-    assert Settings.from_env({}).data_dir == default_data_dir()
+    import ui.settings
+
+    assert Settings.from_env({}).data_dir == ui.settings.default_data_dir()  # (conftest's, in tests)
     assert default_data_dir(tmp_path) == tmp_path  # a Space's persistent storage, when writable
     assert default_data_dir(tmp_path / "missing") == Path.cwd() / "data"
 
