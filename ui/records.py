@@ -63,7 +63,7 @@ def provenance_message(record: AnswerRecord, defaults: Choices, lang: str) -> di
     """The UI-only note under an answer: who answered, with which choices, at what cost."""
     title = " · ".join([record.model, *_differences(record.choices, defaults, lang)])
     return {"role": "assistant", "content": _details(record, lang),
-            "metadata": {"title": f"{PROVENANCE_ICON} {title}", "log": _stats(record, lang),
+            "metadata": {"title": f"{PROVENANCE_ICON} {title}", "log": stats_line(record, lang),
                          "status": "done",
                          "id": RECORD_PREFIX + json.dumps(record.as_json(), ensure_ascii=False,
                                                           separators=(",", ":"))}}
@@ -111,7 +111,8 @@ def _phrase(name: str, value: Any, lang: str) -> str:
     return say(lang, f"choice_{name}", {"value": value})
 
 
-def _stats(record: AnswerRecord, lang: str) -> str:
+def stats_line(record: AnswerRecord, lang: str) -> str:
+    """Tokens, time to first token and total time, as one quiet line."""
     parts = []
     if record.prompt_tokens is not None and record.completion_tokens is not None:
         parts.append(say(lang, "record_tokens", {"prompt": record.prompt_tokens,
@@ -128,7 +129,7 @@ def _details(record: AnswerRecord, lang: str) -> str:
     c = record.choices
     lines = [say(lang, "record_model", {"value": record.model})]
     lines += [_phrase(name, getattr(c, name), lang) for name in Choices.names() if name != "model"]
-    stats = _stats(record, lang)
+    stats = stats_line(record, lang)
     if stats:
         lines.append(stats)
     if record.finish:

@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from ui import records
 from ui.i18n import say
 from ui.markup import render_boxes
 from ui.records import AnswerRecord
@@ -98,18 +99,8 @@ def _cell_text(lang: str, cell: Cell, limit: int = 280) -> str:
 
 
 def stats_line(lang: str, record: AnswerRecord | None) -> str:
-    """Tokens and times of one answer, as the chat's stats line says them."""
-    if record is None:
-        return ""
-    parts = []
-    if record.completion_tokens is not None:
-        parts.append(say(lang, "test_tokens", {"prompt": record.prompt_tokens or 0,
-                                               "completion": record.completion_tokens}))
-    if record.first_token_s is not None:
-        parts.append(say(lang, "test_first_token", {"seconds": f"{record.first_token_s:.2f}"}))
-    if record.total_s is not None:
-        parts.append(say(lang, "test_total", {"seconds": f"{record.total_s:.1f}"}))
-    return " · ".join(parts)
+    """Tokens and times of one answer, as the chat's note under an answer says them."""
+    return records.stats_line(record, lang) if record is not None else ""
 
 
 def summary(lang: str, summaries: Sequence[Summary]) -> str:
