@@ -26,6 +26,7 @@ from ui.settings import Settings, default_data_dir
 from ui.store import SQLITE_FILE, CellFilter, Store, StoreError, open_store, sql
 from ui.store.db import sqlite_database
 from ui.store.schema import LATEST, upgrade, version
+from ui.store.urls import mask, reason
 from ui.testing.cells import Item, Rating, Variant
 
 ADMIN_URL = os.environ.get("GLM_TEST_DATABASE_URL", "")  # read before the autouse fixture clears GLM_*
@@ -481,3 +482,19 @@ def test_processes_starting_together_on_a_new_database_set_it_up_once(place: Pla
     assert {version(s.db) for s in opened} == {LATEST}  # type: ignore[attr-defined]
     with opened[0].db.read() as tx:  # type: ignore[attr-defined]
         assert tx.one("SELECT COUNT(*) FROM schema_version")[0] == 1
+
+
+@pytest.mark.parametrize(("url", "shown", "password"), [
+    ("postgresql://glm:hunter2@db:5432/runs", "postgresql://glm:***@db:5432/runs", "hunter2"),
+    ("postgresql://glm:hunt%40er2@db/runs?sslmode=require", "postgresql://glm:***@db/runs?sslmode=require",
+     "hunt@er2"),
+    ("postgresql://db/runs?user=glm&password=hunter2", "postgresql://db/runs?user=glm&password=***",
+     "hunter2"),
+    ("postgresql://glm:hunter2@[::1/runs", "postgresql://***", "hunter2"),
+    ("postgresql://glm@db/runs", "postgresql://glm@db/runs", None),
+])
+def test_a_database_url_is_shown_without_its_password(url: str, shown: str, password: str | None) -> None:
+    assert mask(url) == shown
+    if password:  # a driver message echoing the URL or the password says neither
+        said = reason(ValueError(f"invalid dsn {url}: password '{password}' refused"), url)
+        assert password not in said and "er2" not in said, said

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ui.settings import ConfigError
+from ui.store.urls import mask, reason
 
 Kind = Literal["sqlite", "postgres"]
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -36,29 +36,6 @@ DDL = {
 
 class StoreError(ConfigError):
     """The store cannot be opened or used: the sentence says which database and what to do."""
-
-
-def mask(url: str) -> str:
-    """`postgresql://glm:secret@host/db?password=x` → `postgresql://glm:***@host/db?password=***`."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, host = netloc.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in credentials else f"{user}@{host}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if netloc == parts.netloc and not any(k.lower() == "password" for k, _ in pairs):
-        return url
-    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def secrets_of(url: str) -> list[str]:
-    """The passwords a URL carries, to be removed from any driver message that might echo them."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    return found
 
 
 class Tx:
@@ -245,11 +222,3 @@ def postgres_database(url: str) -> Database:
                          f"{reason(error, url)}. Check that the server runs and the URL's user, "
                          "password and database name.") from None
     return Database("postgres", connect, shown, (psycopg.Error,))
-
-
-def reason(error: BaseException, url: str = "") -> str:
-    """The driver's first line about `error`, with no password of `url` in it."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    for secret in secrets_of(url):
-        text = text.replace(secret, "***")
-    return re.sub(r"password=\S+", "password=***", text)
