@@ -151,6 +151,13 @@ def test_answers_and_failures_are_kept_with_their_record_and_attempts(store: Sto
         store.save_answer(10**9, "x", "", record())
 
 
+def test_a_failure_is_kept_even_when_its_sentence_parameters_are_not_plain_values(store: Store) -> None:
+    run = store.create_run("t", "ana", items(1), VARIANTS[:1])
+    (cell,) = store.todo(run.id)
+    store.save_failure(cell.id, "error_server", {"status": 502, "detail": ValueError("bad gateway")}, None)
+    assert store.cells(run.id)[0].error_params == {"status": 502, "detail": "bad gateway"}
+
+
 def test_retry_failed_asks_failed_cells_again_and_never_a_done_one(store: Store) -> None:
     run = store.create_run("t", "ana", items(2), VARIANTS[:1])
     a, b = store.todo(run.id)

@@ -207,7 +207,7 @@ def _found(cursor: Any, what: str, key: int) -> None:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)  # never fails a save
 
 
 def _items_json(items: Sequence[Item]) -> str:
