@@ -505,3 +505,38 @@ def test_a_database_url_is_shown_without_its_password(url: str, shown: str, pass
     if password:  # a driver message echoing the URL or the password says neither
         said = reason(ValueError(f"invalid dsn {url}: password '{password}' refused"), url)
         assert password not in said and "er2" not in said, said
+
+
+def test_a_database_out_of_reach_is_one_sentence_and_the_next_call_recovers(
+        place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL drops the connection mid-use, or another process holds SQLite's write lock too
+    long: the page gets StoreUnavailable (a sentence in both languages, nothing of the driver),
+    and once the database is back the same store works again."""
+    import sqlite3
+
+    import psycopg
+
+    from ui import i18n
+    from ui.errors import ChatError, StoreUnavailable
+    from ui.store import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT", 0.05)  # SQLite: how long a writer waits for the lock
+    store = place.open()
+    run = store.create_run("t", "ana", items(1), VARIANTS[:1])
+    (cell,) = store.todo(run.id)
+    if place.url is None:
+        holder = sqlite3.connect(place.data_dir / SQLITE_FILE, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go
+    else:
+        with psycopg.connect(place.url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "application_name = 'glm-vision-chat' AND datname = current_database()")
+    with pytest.raises(StoreUnavailable) as out:
+        store.save_answer(cell.id, "an answer", "", record())
+    assert isinstance(out.value, ChatError) and out.value.key == "store_unavailable"
+    assert {"en", "zh"} <= {lang for lang, table in i18n.MESSAGES.items() if "store_unavailable" in table}
+    if place.url is None:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.save_answer(cell.id, "an answer", "", record())
+    assert store.cells(run.id)[0].answer == "an answer"

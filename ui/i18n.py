@@ -183,6 +183,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "example_receipt": "Read this receipt: list each item with its price and check the total.",
         "example_diagram": "Explain this diagram step by step.",
         "example_scene": "Describe this scene. What time of day is it?",
+        "store_unavailable": "The results database cannot be reached just now, so this was not saved or read. Try again in a moment: everything saved before is kept.",
     },
     "zh": {
         "no_key": "没有 API Key：请在 .env 或 Space 的 Secrets 中设置 OPENAI_API_KEY，然后重启应用。",
@@ -289,6 +290,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "example_receipt": "读一下这张收据：列出每一项和价格，并核对总额。",
         "example_diagram": "请逐步解释这张图。",
         "example_scene": "描述这个场景。现在大概是一天中的什么时候？",
+        "store_unavailable": "暂时无法连接结果数据库，这次没有保存或读取成功。请稍后再试：之前保存的内容都还在。",
     },
 }
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ui.errors import StoreUnavailable
 from ui.settings import ConfigError
 from ui.store.urls import mask, reason
 
@@ -27,6 +28,10 @@ POOL_SIZE = 8  # connections per process; a run's cells queue briefly for one, t
 # A PostgreSQL connection idle this long is checked before it is lent: the server may have
 # restarted or closed it meanwhile, and the caller should not be the one to find out.
 STALE_AFTER = 30.0
+BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another process's write to end
+# SQLite's primary result codes that mean the file is out of reach for now, not a wrong query:
+# PERM, BUSY, LOCKED, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB
+SQLITE_OUT_OF_REACH = frozenset({3, 5, 6, 8, 10, 11, 13, 14, 15, 26})
 # What differs between the two in the schema's DDL: filled into its {placeholders}.
 DDL = {
     "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
@@ -88,10 +93,13 @@ class Database:
     """Up to POOL_SIZE connections to one database, lent to one thread at a time."""
 
     def __init__(self, kind: Kind, connect: Callable[[], Any], where: str,
-                 errors: tuple[type[Exception], ...], size: int = POOL_SIZE) -> None:
+                 errors: tuple[type[Exception], ...], unavailable: Callable[[BaseException], bool],
+                 url: str = "", size: int = POOL_SIZE) -> None:
         self.kind = kind
         self.where = where  # for sentences: a file path or a masked URL
         self.errors = errors  # what the driver raises
+        self._unavailable = unavailable  # which of those mean "out of reach for now"
+        self._url = url  # only to mask its password in what the driver says
         self._connect = connect
         self._idle: queue.LifoQueue[tuple[Any, float]] = queue.LifoQueue()  # (connection, since)
         self._slots = threading.BoundedSemaphore(size)
@@ -114,12 +122,8 @@ class Database:
         with self._writer, self._lend() as conn:
             if self.kind == "sqlite":
                 conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield Tx(conn, self.kind)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+                yield Tx(conn, self.kind)
+                conn.execute("COMMIT")  # on an error _lend rolls back instead
             else:
                 with conn.transaction():
                     yield Tx(conn, self.kind)
@@ -141,10 +145,15 @@ class Database:
         try:
             conn = self._take()
             yield conn
-        except BaseException:
+        except BaseException as error:
             if conn is not None and _broken(conn):
                 self._forget(conn)
                 conn = None
+            elif conn is not None and self.kind == "sqlite" and conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(error, self.errors) and self._unavailable(error):
+                raise StoreUnavailable("store_unavailable", detail=reason(error, self._url)) from None
             raise
         finally:
             if conn is not None and not self._closed:
@@ -190,7 +199,7 @@ def sqlite_database(path: Path) -> Database:
     file before the call returns, so a killed process loses nothing that was saved."""
 
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe against a crash of the process
         conn.execute("PRAGMA foreign_keys=ON")
@@ -201,7 +210,12 @@ def sqlite_database(path: Path) -> Database:
     except sqlite3.Error as error:
         raise StoreError(f"Cannot open the database file {path}: {error}. Set GLM_DATA_DIR to a folder "
                          "this server can write to.") from None
-    return Database("sqlite", connect, str(path), (sqlite3.Error,))
+    return Database("sqlite", connect, str(path), (sqlite3.Error,), _sqlite_unavailable)
+
+
+def _sqlite_unavailable(error: BaseException) -> bool:
+    """Locked by another process too long, disk full or failing, file gone or read-only."""
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in SQLITE_OUT_OF_REACH
 
 
 def postgres_database(url: str) -> Database:
@@ -221,4 +235,5 @@ def postgres_database(url: str) -> Database:
         raise StoreError(f"Cannot connect to the database at DATABASE_URL={shown}: "
                          f"{reason(error, url)}. Check that the server runs and the URL's user, "
                          "password and database name.") from None
-    return Database("postgres", connect, shown, (psycopg.Error,))
+    return Database("postgres", connect, shown, (psycopg.Error,),
+                    lambda error: isinstance(error, psycopg.OperationalError), url)
