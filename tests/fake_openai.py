@@ -153,11 +153,15 @@ class FakeOpenAI:
         default: Reply | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        max_concurrent: int | None = None,
     ) -> None:
         self.strict = strict  # 400 for top-level request fields outside known_fields
         self.known_fields = frozenset(known_fields)
         self.keep_requests = keep_requests  # False: count requests only (load tests, bench)
         self.default = default or Reply()  # used when the script is empty
+        # Like GLM's concurrency limit: a chat call while this many are answered gets 429 / 1302.
+        self.max_concurrent = max_concurrent
+        self.refused = 0  # calls refused by max_concurrent
         self.host = host
         self.port = port
         self.base_url = ""
@@ -344,6 +348,12 @@ class FakeOpenAI:
         if unknown:
             await conn.send_error(400, "1210", "Unrecognized request argument supplied: "
                                   + ", ".join(unknown))
+            return
+        with self._cond:
+            busy = self.max_concurrent is not None and self._active >= self.max_concurrent
+            self.refused += busy
+        if busy:
+            await conn.send_error(429, "1302", "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。")
             return
         reply = self._next_reply()
         with self._cond:

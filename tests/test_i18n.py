@@ -21,10 +21,12 @@ from ui import errors
 from ui.i18n import LABELS, MESSAGES, say
 
 UI = Path(__file__).resolve().parent.parent / "ui"
-ERROR_CLASSES = {"ChatError", "InputError", "EndpointError", "ImageError", "ExportError", "FileRefused"}
+ERROR_CLASSES = {"ChatError", "InputError", "EndpointError", "ImageError", "ExportError", "FileRefused",
+                 "Problem"}  # Problem: ui/testing/tables.py, what a tester should know about a test set
 # Key expressions whose values are checked elsewhere: error keys where the error is raised,
 # FINISH_KEYS[...] by test_error_tables_name_known_sentences.
-CHECKED_ELSEWHERE = ("e.key", "error.key", "self.key", "FINISH_KEYS[")
+# cell.error / error_key: a failed test cell's error key, the key of the ChatError it met.
+CHECKED_ELSEWHERE = ("e.key", "error.key", "self.key", "FINISH_KEYS[", "cell.error", "error_key")
 
 
 # --- the sentences ------------------------------------------------------------------------------
@@ -216,7 +218,50 @@ def _choice_keys() -> set[str]:
     return {f"choice_{name}" for name in Choices.names() if name not in said_otherwise}
 
 
+def _unreadable_keys() -> set[str]:
+    """imaging/formats.unreadable_key: the string constants it returns."""
+    import inspect
+
+    from ui.imaging import formats
+
+    tree = ast.parse(inspect.getsource(formats.unreadable_key))
+    keys = {n.value for node in ast.walk(tree) if isinstance(node, ast.Return)
+            for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert keys, "unreadable_key returns no constant any more"
+    return {str(k) for k in keys}
+
+
+def _reason_keys() -> set[str]:
+    """report.reason_label: f"reason_{reason}" for the vision reasons of ui/testing/cells.py."""
+    from ui.testing.cells import REASONS
+
+    return {f"reason_{r}" for r in REASONS}
+
+
+def _report_column_keys() -> set[str]:
+    """report.py / report_html.py: f"report_col_{name}" for the CSV columns (the grid uses three)."""
+    from ui.testing.report import COLUMNS
+
+    return {f"report_col_{c}" for c in COLUMNS}
+
+
+def _report_keys() -> set[str]:
+    """report.py: the status of a cell; report_html.py: the summary's column heads."""
+    from typing import get_args
+
+    from ui.testing.cells import CellStatus
+    from ui.testing.report_html import SUMMARY_HEADS
+
+    return {*(f"report_status_{s}" for s in get_args(CellStatus)), *SUMMARY_HEADS}
+
+
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
+    ("imaging/payload.py", "unreadable_key(head)"): _unreadable_keys,
+    ("testing/report.py", "f'reason_{reason}'"): _reason_keys,
+    ("testing/report.py", "f'report_col_{name}'"): _report_column_keys,
+    ("testing/report_html.py", "f'report_col_{c}'"): _report_column_keys,
+    ("testing/report.py", "f'report_status_{cell.status}'"): _report_keys,
+    ("testing/report_html.py", "head"): _report_keys,
     ("conversation.py", "f'note_{k}'"): _note_keys,
     ("errors.py", "key"): _endpoint_keys,
     ("page/layout.py", "key"): _example_keys,

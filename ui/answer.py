@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,13 +81,16 @@ class Answerer:
     def profile(self, model: str) -> ModelProfile:
         return profile_for(model or self.settings.default_model, self.overrides)
 
-    def start(self, built: Built, choices: Choices, api_key: str) -> Started | ChatError:
-        """Send the request now; without a key to send it with, the error to tell later."""
+    def start(self, built: Built, choices: Choices, api_key: str,
+              watch: Callable[[Any], None] | None = None) -> Started | ChatError:
+        """Send the request now; without a key to send it with, the error to tell later.
+        watch: called with each event as it arrives (a test run watches for rate limits)."""
         try:
             client = self.client(api_key)
         except ChatError as error:
             return error
-        return Started(self.stream(client, self.chat_request(built, choices)))
+        events = self.stream(client, self.chat_request(built, choices))
+        return Started(_watched(events, watch) if watch else events)
 
     def stream(self, client: Any, request_: ChatRequest) -> AsyncIterator[Any]:
         s = self.settings
@@ -321,6 +324,13 @@ class Answerer:
                                        "completion": answer.usage.completion_tokens,
                                        "tps": tps, "total": total})
         return say(lang, "stats_no_usage", {"ttft": ttft, "total": total})
+
+
+async def _watched(events: AsyncIterator[Any], watch: Callable[[Any], None]) -> AsyncIterator[Any]:
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            watch(event)
+            yield event
 
 
 def _retry_params(status: str) -> dict[str, str]:

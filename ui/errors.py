@@ -76,6 +76,7 @@ _CODE_KEYS: dict[str, tuple[str, bool]] = {
     "1261": ("prompt_too_long", False),
     "1301": ("sensitive_input", False),
     "1302": ("rate_limited", True),
+    "1303": ("rate_limited", True),
     "1305": ("rate_limited", True),
 }
 

@@ -1,0 +1,217 @@
+"""ui/testing/runner.py: a test run asked of the local fake endpoint over HTTP, cell by cell."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_KEY, decode_image, make_image
+from tests.fake_openai import FakeOpenAI, Reply
+from tests.memory_store import MemoryStore
+from ui.answer import Answerer
+from ui.choices import Choices
+from ui.settings import Settings
+from ui.testing.cells import Item, Variant
+from ui.testing.runner import Limit, Progress, Runner
+
+MODELS = "glm-4.5v,GLM-4V-Plus"
+
+
+def answerer_for(fake: FakeOpenAI, tmp_path: Path, **env: str) -> Answerer:
+    values = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": TEST_KEY, "GLM_MODELS": MODELS,
+              "GLM_RETRIES": "0", **env}
+    return Answerer(Settings.from_env(values), tmp_path / "uploads")
+
+
+def image_set(tmp_path: Path, count: int) -> tuple[list[Item], dict[str, str]]:
+    """`count` distinct images; the items ask two questions of each; digest → path."""
+    paths: dict[str, str] = {}
+    items = []
+    for i in range(count):
+        path = make_image(tmp_path / f"img{i}.png", (40 + i, 30), (10 * i, 100, 200))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        paths[digest] = str(path)
+        items += [Item(digest, path.name, "What colour?"), Item(digest, path.name, "How many?")]
+    return items, paths
+
+
+LOOP = asyncio.new_event_loop()  # one loop for the module: the SDK's connection pool lives in it
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_loop():
+    yield
+    LOOP.close()
+
+
+def run_all(runner: Runner, run: Any, **kwargs: Any) -> list[Progress]:
+    async def go() -> list[Progress]:
+        return [p async for p in runner.run(run, **kwargs)]
+
+    return LOOP.run_until_complete(go())
+
+
+def test_every_cell_is_asked_fresh_with_its_own_model_and_saved(fake, tmp_path):
+    items, paths = image_set(tmp_path, 3)
+    variants = [Variant(Choices(model="glm-4.5v", temperature=0.2)),
+                Variant(Choices(model="GLM-4V-Plus", temperature=0.9))]
+    store = MemoryStore()
+    run = store.create_run("colours", "me", items, variants)
+    progress = run_all(Runner(answerer_for(fake, tmp_path), store, paths.__getitem__), run)
+
+    assert progress[-1].finished and not progress[-1].stopped
+    assert (progress[-1].done, progress[-1].failed, progress[-1].remaining) == (12, 0, 0)
+    assert store.runs_[run.id].status == "done"
+    assert len(fake.requests) == 12
+    for request in fake.requests:  # one user turn, one image: nothing leaks between cells
+        messages = request.json["messages"]
+        assert [m["role"] for m in messages] == ["user"] and len(request.images()) == 1
+    for cell in store.each_cell(run.id):
+        item, variant = items[cell.row], variants[cell.variant]
+        assert cell.status == "done" and cell.attempts == 1
+        assert cell.answer == f"Echo: {item.question} | images: 1 | turn: 1"
+        assert cell.record is not None and cell.record.model == variant.choices.model
+        assert cell.record.choices.temperature == variant.choices.temperature
+    sent = sorted((r.json["model"], r.json["temperature"]) for r in fake.requests)
+    assert sent == sorted([("glm-4.5v", 0.2)] * 6 + [("GLM-4V-Plus", 0.9)] * 6)
+
+
+def test_stop_keeps_what_ended_and_resume_sends_no_finished_cell_again(tmp_path):
+    items, paths = image_set(tmp_path, 4)
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(tokens=20, tps=200)) as fake:
+        runner = Runner(answerer_for(fake, tmp_path), store, paths.__getitem__, start=2, most=2)
+
+        async def stop_after_three() -> list[Progress]:
+            stop, seen = asyncio.Event(), []
+            async for p in runner.run(run, stop=stop):
+                seen.append(p)
+                if p.done == 3:
+                    stop.set()
+            return seen
+
+        first = LOOP.run_until_complete(stop_after_three())
+        assert first[-1].stopped and first[-1].done == 3
+        assert store.runs_[run.id].status == "stopped"
+        done_before = {c.id for c in store.each_cell(run.id) if c.status == "done"}
+        assert len(done_before) == 3
+        asked_before = len(fake.requests)
+
+        second = run_all(runner, store.runs_[run.id])
+        assert second[-1].finished and second[-1].done == 8 and not second[-1].stopped
+        assert store.runs_[run.id].status == "done"
+        later = fake.requests[asked_before:]
+        assert len(later) == 8 - 3  # each cell not done, once; the cells that were done: never
+        asked = {(r.json["messages"][0]["content"][-1]["text"], decode_image(r.images()[0]).size)
+                 for r in later}
+        for cell in store.each_cell(run.id):
+            item = items[cell.row]
+            key = (item.question, (40 + int(item.name[3:-4]), 30))
+            assert (key in asked) == (cell.id not in done_before)
+            assert cell.attempts == 1 or cell.id not in done_before
+
+
+def test_a_rate_limited_endpoint_slows_the_run_down_and_no_cell_fails(tmp_path):
+    items, paths = image_set(tmp_path, 8)  # 16 cells
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(tokens=10, tps=100), max_concurrent=3) as fake:
+        answerer = answerer_for(fake, tmp_path, GLM_RETRIES="3", GLM_RETRY_BACKOFF="0.01")
+        progress = run_all(Runner(answerer, store, paths.__getitem__, start=8, most=8), run)
+        assert progress[-1].done == 16 and progress[-1].failed == 0
+        assert fake.refused > 0  # it did hit the limit
+        assert min(p.concurrency for p in progress) <= 3  # and came down to what the endpoint takes
+        assert all(c.status == "done" for c in store.each_cell(run.id))
+
+
+def test_failed_cells_keep_their_reason_and_rerun_alone(fake, tmp_path):
+    items, paths = image_set(tmp_path, 2)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    items.append(Item("f" * 64, "broken.png", "What is it?"))
+    paths["f" * 64] = str(broken)
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    runner = Runner(answerer_for(fake, tmp_path), store, paths.__getitem__)
+    progress = run_all(runner, run)
+    assert (progress[-1].done, progress[-1].failed) == (4, 1)
+    [failed] = [c for c in store.each_cell(run.id) if c.status == "failed"]
+    assert failed.error == "image_unreadable" and failed.error_params.get("name") == "broken.png"
+    assert len(fake.requests) == 4  # the broken image was never sent
+
+    make_image(broken)  # the tester replaces the file, then "retry failed cells"
+    again = run_all(runner, store.runs_[run.id])
+    assert again[-1].done == 4 and len(fake.requests) == 4  # a plain resume does not retry it
+    again = run_all(runner, store.runs_[run.id], retry_failed=True)
+    assert (again[-1].done, again[-1].failed) == (5, 0) and len(fake.requests) == 5
+    assert store.cells_[failed.id].status == "done" and store.cells_[failed.id].attempts == 2
+
+
+def test_an_endpoint_error_is_saved_with_its_sentence_key(fake, tmp_path):
+    items, paths = image_set(tmp_path, 1)
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    fake.script(Reply(status=400, error_code="1301", error_message="敏感内容"))
+    progress = run_all(Runner(answerer_for(fake, tmp_path), store, paths.__getitem__, start=1), run)
+    assert (progress[-1].done, progress[-1].failed) == (1, 1)
+    [failed] = [c for c in store.each_cell(run.id) if c.status == "failed"]
+    assert failed.error == "sensitive_input"
+    assert failed.record is not None and failed.record.model == "glm-4.5v"
+
+
+def test_limit_halves_once_per_wave_and_grows_while_all_goes_well():
+    limit = Limit(8, 16)
+    wave = limit.epoch
+    for _ in range(5):  # five cells of the same wave refused at once
+        limit.rate_limited(wave)
+    assert limit.value == 4
+    limit.rate_limited(limit.epoch)
+    assert limit.value == 2
+    for _ in range(2):
+        limit.answered()
+    assert limit.value == 3
+    for _ in range(200):  # 3 + 4 + ... + 15 answers to reach 16
+        limit.answered()
+    assert limit.value == 16  # never above `most`
+    for _ in range(10):
+        limit.rate_limited(limit.epoch)
+    assert limit.value == 1  # never below one
+
+
+@pytest.mark.parametrize("count", [0])
+def test_an_empty_run_finishes_at_once(fake, tmp_path, count):
+    store = MemoryStore()
+    run = store.create_run("t", "me", [], [Variant(Choices(model="glm-4.5v"))])
+    progress = run_all(Runner(answerer_for(fake, tmp_path), store, str), run)
+    assert progress[-1].finished and progress[-1].total == count and fake.requests == []
+
+
+def test_a_run_goes_on_without_the_page_and_a_restart_leaves_it_resumable(tmp_path):
+    from ui.testing.manager import Runs
+
+    items, paths = image_set(tmp_path, 3)
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(tokens=20, tps=400)) as fake:
+        runs = Runs(answerer_for(fake, tmp_path), store, paths.__getitem__)
+
+        async def start_then_wait() -> tuple[bool, bool]:
+            started = runs.start(run.id)
+            again = runs.start(run.id)  # a second Run press while it runs starts nothing
+            await runs.wait(run.id)
+            return started, again
+
+        assert LOOP.run_until_complete(start_then_wait()) == (True, False)
+        progress, changed = runs.progress(run.id)
+        assert progress is not None and progress.finished and progress.done == 6 and changed >= 7
+        assert not runs.running(run.id) and store.runs_[run.id].status == "done"
+
+    crashed = store.create_run("t2", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    store.set_status(crashed.id, "running")  # as a server killed mid-run leaves it
+    assert Runs(answerer_for(fake, tmp_path), store, paths.__getitem__).recover() == 1
+    assert store.runs_[crashed.id].status == "stopped"
