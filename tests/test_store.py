@@ -118,6 +118,9 @@ def test_a_new_run_has_one_pending_cell_per_item_and_variant(store: Store) -> No
     assert again == run  # items, variants (labels, every choice) and fingerprint come back as given
     assert again is not None and again.fingerprint() == run.fingerprint()
     assert store.run(run.id + 1000) is None
+    empty = store.create_run("nothing yet", "ana", [], VARIANTS)  # finished at once by the runner
+    assert empty.size == 0 and store.todo(empty.id) == [] and store.count(empty.id) == 0
+    assert store.runs()[0].size == 0
 
 
 def test_todo_is_pending_cells_by_row_then_variant(store: Store) -> None:
