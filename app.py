@@ -1,6 +1,7 @@
-"""Start the image chat: `python app.py`, then open http://127.0.0.1:7860.
+"""Start the image chat: `python app.py` (or `glm-vision-chat`), then open http://127.0.0.1:7860.
 
-Hugging Face Spaces imports this file and serves the module-level `demo`.
+Hugging Face Spaces imports this file and serves the module-level `demo`. The command line
+(`glm-vision-chat batch ...`) is ui/cli.py: it runs a test without building the page.
 """
 
 import gc
@@ -28,7 +29,8 @@ except ConfigError as error:
 
 demo = build_demo(settings)
 
-if __name__ == "__main__":
+def serve() -> None:
+    """Serve the page until the process is stopped (`python app.py`, `glm-vision-chat`)."""
     demo.launch(**launch_kwargs(settings), prevent_thread_lock=True)
     warm_up()  # the endpoint SDK loads while the page is already served: start-up does not wait
     # What start-up built (Gradio, pydantic, the SDK: ~240,000 objects) lives as long as the
@@ -39,3 +41,7 @@ if __name__ == "__main__":
     logging.getLogger("glmchat").info("ready; %d start-up objects kept out of garbage collection",
                                       gc.get_freeze_count())
     demo.block_thread()
+
+
+if __name__ == "__main__":
+    serve()

@@ -720,7 +720,6 @@ class Browser:
         page.goto(self.url)
         page.wait_for_selector("#chat-input textarea")
         if chat is not None:
-            page.click("#tools")
             with page.expect_file_chooser() as chooser:
                 page.click("#import")
             chooser.value.set_files(str(chat))

@@ -36,7 +36,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.getbasetemp() / "gradio"))
-    monkeypatch.setenv("GLM_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))  # not ./data
+    monkeypatch.setenv("GLM_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))  # the store
+    monkeypatch.delenv("DATABASE_URL", raising=False)
 
 
 def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30),

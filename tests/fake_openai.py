@@ -353,7 +353,8 @@ class FakeOpenAI:
             busy = self.max_concurrent is not None and self._active >= self.max_concurrent
             self.refused += busy
         if busy:
-            await conn.send_error(429, "1302", "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。")
+            await conn.send_error(429, "1302",
+                                  "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。")
             return
         reply = self._next_reply()
         with self._cond:

@@ -28,6 +28,15 @@ def open_chat(page, url: str):
     return box
 
 
+def download(page, button: str, folder):
+    """Click a download button; the file the browser saves, kept under its own name in `folder`."""
+    with page.expect_download(timeout=15_000) as saved:
+        page.locator(button).click()
+    path = folder / saved.value.suggested_filename
+    saved.value.save_as(path)
+    return path
+
+
 def ask(page, question: str, *images) -> None:
     """Attach images (waiting for their thumbnails), type the question, press Enter."""
     from playwright.sync_api import expect
@@ -462,8 +471,6 @@ def test_settings_survive_a_reload(app: AppProcess, browser):
 
 def test_export_then_import_continues_the_conversation(app: AppProcess, module_fake: FakeOpenAI,
                                                        browser, tmp_path):
-    import urllib.request
-
     from playwright.sync_api import expect
 
     image = make_image(tmp_path / "blue.png", (64, 64), (0, 0, 255))
@@ -472,13 +479,8 @@ def test_export_then_import_continues_the_conversation(app: AppProcess, module_f
         open_chat(page, app.url)
         ask(page, "What colour is it?", image)
         expect(page.locator("#stats")).to_contain_text("tokens", timeout=15_000)
-        page.locator("#tools").click()
-        page.locator("#export").click()
-        expect(page.locator("#downloads")).to_contain_text(".json", timeout=10_000)
-        links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.href)")
-        exported = tmp_path / "conversation.json"
-        with urllib.request.urlopen(next(u for u in links if u.endswith(".json"))) as response:
-            exported.write_bytes(response.read())
+        exported = download(page, "#export-json", tmp_path)
+        assert exported.suffix == ".json"
         assert TEST_KEY not in exported.read_text()
     finally:
         page.close()
@@ -487,7 +489,6 @@ def test_export_then_import_continues_the_conversation(app: AppProcess, module_f
     try:
         page.goto(app.url)
         expect(page.locator("#chat-input textarea")).to_be_visible(timeout=30_000)
-        page.locator("#tools").click()
         with page.expect_file_chooser() as chooser:
             page.locator("#import").click()
         chooser.value.set_files(str(exported))
@@ -677,7 +678,6 @@ def test_each_answer_names_its_model_through_retry_and_both_downloads(app: AppPr
     names the right model beside each answer, both answers to the retried question stay
     visible, and the Markdown and JSON downloads name model, temperature and tokens per answer."""
     import json
-    import urllib.request
 
     from playwright.sync_api import expect
 
@@ -716,14 +716,8 @@ def test_each_answer_names_its_model_through_retry_and_both_downloads(app: AppPr
         assert [r.json["model"] for r in module_fake.requests] == ["GLM-4V-Plus", "GLM-4V",
                                                                   "glm-4v-flash"]
 
-        page.locator("#tools").click()
-        page.locator("#export").click()
-        expect(page.locator("#downloads")).to_contain_text(".json", timeout=10_000)
-        links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.href)")
-        texts = {}
-        for suffix in (".md", ".json"):
-            with urllib.request.urlopen(next(u for u in links if u.endswith(suffix))) as response:
-                texts[suffix] = response.read().decode()
+        texts = {path.suffix: path.read_text("utf-8") for path in
+                 (download(page, "#export-markdown", tmp_path), download(page, "#export-json", tmp_path))}
     finally:
         page.close()
 

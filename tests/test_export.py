@@ -223,3 +223,18 @@ def test_markdown_has_questions_and_answers_in_order(tmp_path):
     for piece in order:  # each piece after the one before
         at = md.index(piece, at) + len(piece)
     assert md.count("### You") == 2 and md.count("### Assistant") == 2
+
+
+def test_markdown_says_a_stop_notice_once(tmp_path):
+    """A stopped answer keeps its partial text and one "Stopped" line, not the sentence twice."""
+    from ui.conversation import Answer
+    from ui.endpoint import TextDelta
+    from ui.i18n import say
+
+    answer = Answer.start([{"role": "user", "content": "Describe it."}])
+    answer.apply(TextDelta("A red"))
+    answer.notice(say("en", "stopped"))
+    md = to_markdown(answer.history)
+    assert "A red" in md
+    assert md.count(say("en", "stopped")) == 1
+    assert f"> **⚠️ {say('en', 'stopped')}**" in md

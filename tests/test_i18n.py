@@ -256,6 +256,7 @@ def _report_keys() -> set[str]:
 
 
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
+    ("page/testrun_layout.py", "f'reason_{r}'"): _reason_keys,
     ("imaging/payload.py", "unreadable_key(head)"): _unreadable_keys,
     ("testing/report.py", "f'reason_{reason}'"): _reason_keys,
     ("testing/report.py", "f'report_col_{name}'"): _report_column_keys,

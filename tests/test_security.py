@@ -152,18 +152,21 @@ def test_server_key_is_sent_to_the_endpoint_and_nowhere_else(server: AppProcess,
         sentences.append(stream)
     assert "API key was refused" in sentences[-2] and "fine" in sentences[-1]
 
-    # Exports and "show as code", if the page offers them.
+    # Both downloads and "copy as code", and the files the downloads wrote.
     history = [*chat_history("What is this?", [photo]),
                {"role": "assistant", "content": [{"type": "text", "text": "Red."}]}]
-    for name in ("export", "as_code"):
-        if name in page.fns:
-            final = page.run(name, [history, *RESPOND_ARGS[:-1]])
-            text = shown_text(final)
-            assert final.get("success"), text
-            for file in final["output"]["data"][0].get("value") or []:
-                if isinstance(file, dict) and file.get("url"):
-                    text += page.http.get(file["url"]).text
-            assert final.get("success") and CANARY not in text
+    exports = {"export_markdown": [history], "export_json": [history, *RESPOND_ARGS[:-1]],
+               "as_code": [history, *RESPOND_ARGS[:-1]]}
+    for name, data in exports.items():
+        final = page.run(name, data)
+        text = shown_text(final)
+        assert final.get("success"), text
+        for output in final["output"]["data"]:  # a file, or an update whose value is the code
+            file = output.get("value", output) if isinstance(output, dict) else output
+            if isinstance(file, dict) and file.get("url"):
+                text += page.http.get(file["url"]).text
+                assert "Red." in text, name
+        assert CANARY not in text
 
     # The page, its config, the API description, every SSE line, and the server's log.
     for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):

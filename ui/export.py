@@ -93,6 +93,8 @@ def to_markdown(history: Sequence[dict[str, Any]]) -> str:
                 title += f" ({metadata['duration']:g} s)"
             if isinstance(metadata.get("log"), str) and metadata["log"]:
                 title += f" · {metadata['log']}"
+            if body and title.endswith(body.strip()):  # a notice whose text is its title: once
+                body = ""
             note = f"**{title}**" + (f"\n\n{body}" if body else "")
             blocks.append("\n".join(f"> {line}".rstrip() for line in note.splitlines()))
         elif body:

@@ -125,7 +125,7 @@ def decode_cost(im: Image.Image, fmt: str, size: int, target: tuple[int, int] | 
     w, h = im.size
     if target and fmt in ("JPEG", "MPO"):  # as payload._prepare's draft(): 1/8, 1/4 or 1/2 when enough
         want_w, want_h = (math.ceil(side * DRAFT_UNDERSHOOT) for side in target)
-        s = next(s for s in (8, 4, 2, 1) if min(w // want_w, h // want_h) >= s)
+        s = next((s for s in (8, 4, 2, 1) if min(w // want_w, h // want_h) >= s), 1)
         w, h = -(-w // s), -(-h // s)
     mode, px = im.mode, w * h
     out = 1 if mode in GRAY else 4  # the 8-bit L or RGB image that is shrunk and encoded

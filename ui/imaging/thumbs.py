@@ -17,7 +17,8 @@ def thumbnail(data: bytes, side: int = SIDE) -> bytes | None:
     (or one whose decoding would cost more than MAX_DECODE: a decompression bomb)."""
     try:
         with Image.open(io.BytesIO(data)) as im:
-            if decode_cost(im, im.format or "?", len(data), (side, side)) > MAX_DECODE:
+            target = (side, side) if max(im.size) > side else None
+            if decode_cost(im, im.format or "?", len(data), target) > MAX_DECODE:
                 return None
             im.draft("RGB", (side, side))  # JPEG: decode at 1/2..1/8 scale
             shown = ImageOps.exif_transpose(im)

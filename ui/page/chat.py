@@ -12,7 +12,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,24 +131,32 @@ class Chat(Answerer):
 
     # ---- export, import, copy as code -------------------------------------------------------
 
-    def export(self, history: list[dict[str, Any]], model: str, temperature: float,
-               max_tokens: float, system_prompt: str, top_p: float, quality: str,
-               history_images: str, thinking: bool, request: gr.Request):
-        """Write the conversation as Markdown and as JSON (images embedded) for download."""
+    def export_markdown(self, history: list[dict[str, Any]], request: gr.Request) -> str:
+        """The conversation as Markdown, to read, as a file the page downloads."""
+        return self._export(history, request, "md", lambda: to_markdown(history))
+
+    def export_json(self, history: list[dict[str, Any]], model: str, temperature: float,
+                    max_tokens: float, system_prompt: str, top_p: float, quality: str,
+                    history_images: str, thinking: bool, request: gr.Request) -> str:
+        """The conversation as JSON (images embedded, settings beside), to import later."""
+        values = (model, temperature, max_tokens, system_prompt, top_p, quality, history_images,
+                  thinking)
+        return self._export(history, request, "json", lambda: to_json(
+            history, dict(zip(Choices.names(), values, strict=True))))
+
+    def _export(self, history: list[dict[str, Any]], request: gr.Request, suffix: str,
+                write: Callable[[], str]) -> str:
         if not history:
             raise refuse(say(request_language(request), "nothing_to_export"))
-        folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M")
-        md, js = folder / f"conversation-{stamp}.md", folder / f"conversation-{stamp}.json"
         try:
-            values = (model, temperature, max_tokens, system_prompt, top_p, quality, history_images,
-                      thinking)
-            js.write_text(to_json(history, dict(zip(Choices.names(), values, strict=True))), "utf-8")
+            text = write()
         except ExportError as e:
             raise refuse(say(request_language(request), e.key, e.params)) from None
-        md.write_text(to_markdown(history), "utf-8")
-        return gr.File(value=[str(md), str(js)], visible=True)
+        folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M')}.{suffix}"
+        path.write_text(text, "utf-8")
+        return str(path)
 
     def import_(self, file: Any, request: gr.Request):
         """Continue a conversation exported as JSON: its messages, images and settings."""

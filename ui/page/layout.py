@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any
 
 import gradio as gr
@@ -15,15 +14,19 @@ from ui.i18n import LABELS, say
 from ui.page.chat import Chat, refuse, request_language
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
-from ui.page.middleware import AskDefaults, PrepareOnUpload
+from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
 from ui.page.scripts import (
     CSS,
     KEY_KEEP_JS,
     KEY_RESTORE_JS,
-    OVER_LIMIT_JS,
     REFOCUS_JS,
     REMEMBER_JS,
+    SETTINGS_JS,
+    page_js,
 )
+from ui.page.testrun import shared_store
+from ui.page.testrun_layout import test_page
+from ui.page.tools import Tools
 from ui.paths import ASSETS, FileRefused
 from ui.settings import Settings
 
@@ -47,10 +50,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
         gr.Markdown(i18n("heading"), elem_id="heading")
         if not settings.has_key and not settings.byok:
             gr.Markdown(i18n("no_key_banner"), elem_classes="notice", elem_id="no-key")
+        settings_button = gr.Button(i18n("settings"), size="sm", elem_id="settings-button")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
-                    label=i18n("chat"), elem_id="chat", height="68vh", buttons=["copy", "copy_all"],
+                    label=i18n("chat"), elem_id="chat", height="64vh", buttons=["copy", "copy_all"],
                     # No single-$ delimiter: prices on receipts ("$5 and $10") are not maths.
                     latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                       {"left": "\\[", "right": "\\]", "display": True},
@@ -63,21 +67,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     show_label=False, autofocus=True,
                     max_plain_text_length=1_000_000, elem_id="chat-input",
                 )
-                stats = gr.Markdown(elem_classes="stats", elem_id="stats")
-                with gr.Accordion(i18n("tools"), open=False, elem_id="tools"):
-                    with gr.Row():
-                        export_btn = gr.Button(i18n("export"), size="sm", elem_id="export")
-                        import_btn = gr.UploadButton(i18n("import"),  # type: ignore[arg-type]
-                                                     file_types=[".json"],
-                                                     size="sm", elem_id="import")
-                        code_btn = gr.Button(i18n("copy_code"), size="sm", elem_id="copy-code")
-                    downloads = gr.File(label=i18n("downloads"), file_count="multiple",
-                                        interactive=False, visible=False, elem_id="downloads")
-                    python_code = gr.Code(language="python", label="Python (openai SDK)",
-                                          visible=False, elem_id="python-code")
-                    curl_code = gr.Code(language="shell", label="curl", visible=False,
-                                        elem_id="curl-code")
-            with gr.Column(scale=1, min_width=280):
+                with gr.Row(equal_height=True, elem_id="under-input"):  # stats, and the tools
+                    stats = gr.Markdown(elem_classes="stats", elem_id="stats")
+                    tools = Tools.build(i18n)
+                tools.build_outputs()
+            with gr.Column(scale=1, min_width=280, elem_id="settings"):
                 # Typed model names only where they may be used (ui/page/chat.py _check_request).
                 model = gr.Dropdown(list(settings.models), value=settings.default_model,
                                     label=i18n("model"), elem_id="model",
@@ -171,12 +165,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
                **fast)
         unlock_after(retried)
 
-        export_btn.click(checked(chat.export, [chatbot], roots), [chatbot, *remembered], downloads,
-                         preprocess=False, **quiet)
-        import_btn.upload(checked(chat.import_, [import_btn], roots), import_btn,
-                          [chatbot, *remembered], preprocess=False, **quiet)
-        code_btn.click(checked(chat.as_code, [chatbot], roots), [chatbot, *remembered],
-                       [python_code, curl_code], preprocess=False, **quiet)
+        tools.wire(chat, chatbot, remembered, roots, quiet)
+        settings_button.click(None, None, None, js=SETTINGS_JS, **private)  # phones: see scripts.CSS
 
         def undo(history: list[dict[str, Any]]):
             rest, text, files = pop_last_turn(history)
@@ -226,6 +216,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         quality.change(checked(chat.prewarm, [chat_input], roots), [chat_input, quality], None,
                        preprocess=False, queue=False, trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
+    with demo.route("Test", "/test") as test_blocks:
+        test_page(test_blocks, settings, chat, i18n, roots)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
 
@@ -236,14 +228,12 @@ ASK_DEFAULTS = [None, *(p.default for p in list(inspect.signature(Chat.ask).para
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for demo.launch() that belong to the app, not to the caller."""
-    over_limit = {lang: say(lang, "image_upload_too_big", {"name": "{name}", "limit": settings.max_upload_mb})
-                  for lang in ("en", "zh")}
-    over_limit_js = OVER_LIMIT_JS % json.dumps(over_limit, ensure_ascii=False)
     return {"server_name": settings.host, "server_port": settings.port, "css": CSS,
-            "js": over_limit_js,
+            "js": page_js(settings.max_upload_mb),
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
+                                          Middleware(TestImages, store=lambda: shared_store(settings)),
                                           Middleware(PrepareOnUpload, quality=settings.image_quality),
                                           Middleware(AskDefaults, defaults=ASK_DEFAULTS)]}}
 

@@ -1,13 +1,17 @@
-"""ASGI middleware around Gradio's routes: uploads prepared as they land, and /ask calls with
-fewer arguments than it has given its defaults."""
+"""ASGI middleware around Gradio's routes: uploads prepared as they land, /ask calls with fewer
+arguments than it has given its defaults, and the Test page's images served from the store."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
+from ui.imaging.thumbs import thumbnail
 from ui.imaging.uploads import prepare_uploads
 
 log = logging.getLogger("glmchat")
@@ -88,3 +92,41 @@ class AskDefaults:
             return {"type": "http.request", "body": bytes(body), "more_body": more}
 
         await self.app(scope, replay, send)
+
+
+class TestImages:
+    """ASGI middleware: the Test page's images by their SHA-256, from the store: a thumbnail at
+    /test-thumb/<digest>, a preview up to 1280 px at /test-image/<digest> (any format the app
+    reads becomes a JPEG a browser shows, HEIC included). A digest names an image only for
+    someone who already has it; nothing else is served."""
+
+    PREVIEW = 1280
+
+    def __init__(self, app: Any, store: Callable[[], Any]) -> None:
+        self.app, self.store = app, store  # store(): the store, opened on first use, or None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        kind, _, digest = path.rpartition("/")
+        if scope.get("method") != "GET" or kind not in ("/test-thumb", "/test-image") or \
+                not _DIGEST.fullmatch(digest):
+            return await self.app(scope, receive, send)
+        data = await asyncio.to_thread(self._image, kind, digest)
+        status = 200 if data else 404
+        headers = [(b"content-type", b"image/jpeg" if data else b"text/plain"),
+                   (b"cache-control", b"private, max-age=86400"),
+                   (b"x-content-type-options", b"nosniff")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data or b"not found"})
+
+    def _image(self, kind: str, digest: str) -> bytes | None:
+        store = self.store()
+        if store is None:
+            return None
+        if kind == "/test-thumb":
+            return store.thumbnail(digest) or None
+        data = store.image(digest)
+        return thumbnail(data, self.PREVIEW) if data else None
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")

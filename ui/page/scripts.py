@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ui.choices import Choices
+from ui.i18n import say
 
 CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
@@ -31,6 +32,28 @@ body:has(#chat-input button.stop-button)
 @keyframes waiting { 50% { opacity: .4; } }
 /* Still for visitors who ask for less motion (on #chat: Gradio scopes @media rules to its container) */
 @media (prefers-reduced-motion: reduce) { #chat { --waiting-motion: none; } }
+/* Every error this page meets already says what happened in its toast; Gradio would also leave a
+   red "Error" pill over the event's outputs (the input box, after a refused send) until the next
+   event, covering what is typed there. */
+[data-testid=status-tracker]:has(> .error) { display: none !important; }
+/* Attached images: larger, framed (a white screenshot keeps its edge), each with its file's name
+   under it, cut short, and whole on hover (THUMBNAIL_NAMES_JS names them). */
+#chat-input .thumbnail-wrapper { display: flex; flex-direction: column; align-items: center; }
+#chat-input .thumbnail-item.thumbnail-small { width: 64px; height: 64px;
+  border: 1px solid var(--border-color-primary); box-shadow: var(--shadow-drop); }
+#chat-input .thumbnail-wrapper[data-name]::after { content: attr(data-name); max-width: 72px;
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-size: var(--text-xs);
+  line-height: 1.4; color: var(--body-text-color-subdued); }
+/* The conversation's tools (ui/page/tools.py), each button as wide as its words */
+.tool { min-width: max-content !important; }
+/* Phones: the settings come first, folded behind a Settings button above the chat (SETTINGS_JS);
+   wider screens keep them open in their column on the right. */
+#settings-button { display: none !important; }
+@media (max-width: 640px) {
+  #settings-button { display: flex !important; }
+  #settings { order: -1; }
+  #settings:not([data-open]) { display: none !important; }
+}
 """
 
 
@@ -71,12 +94,21 @@ _NAMES = json.dumps(Choices.names())
 REMEMBER_JS = f"(...values) => Object.fromEntries(values.map((v, i) => [{_NAMES}[i], v]))"
 
 
-# Gradio's page refuses a file over max_file_size before uploading it, in English whatever the
-# page's language: this puts our sentence (the one Enter would give) in that toast instead.
-OVER_LIMIT_JS = """() => {
-  const templates = %s;
-  const template = (navigator.language || "en").toLowerCase().startsWith("zh") ? templates.zh : templates.en;
-  const english = /^File\\(s\\) exceed the maximum allowed size of [^:]*: "(.*)"$/;
+# Gradio's page writes some toasts itself, in English whatever the page's language: every toast's
+# title (from its type: gr.Error's title= is not shown by Gradio 6.31), a file over max_file_size
+# refused before it uploads, and files of a type an input does not take. This puts our words, in the
+# page's language, in their place (a file too big gets the sentence Enter would give).
+TOASTS_JS = """() => {
+  const all = %s;
+  const say = (navigator.language || "en").toLowerCase().startsWith("zh") ? all.zh : all.en;
+  const sentences = [
+    [/^File\\(s\\) exceed the maximum allowed size of [^:]*: "(.*)"$/,
+     (m) => say.too_big.replace("{name}", m[1].split('", "').join(", "))],
+    [/^(\\d+) file\\(s\\) were rejected\\. Accepted formats: image$/,
+     (m) => say.files_not_images.replace("{count}", m[1]).replace("{count_s}", m[1] === "1" ? "" : "s")],
+    [/^Invalid file types?: (.*)\\. Only (image|\\.json) allowed\\.$/,
+     (m) => (m[2] === "image" ? say.file_not_image : say.file_not_json).replace("{names}", m[1])],
+  ];
   const toastOf = (node) => {  // only toasts are looked into, never the streaming chat
     const element = node.nodeType === Node.TEXT_NODE ? node.parentElement : node;
     if (!element || !element.closest) return null;
@@ -85,8 +117,16 @@ OVER_LIMIT_JS = """() => {
   const translate = (toast) => {
     const walker = toast && document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
     for (let text = walker && walker.nextNode(); text; text = walker.nextNode()) {
-      const found = text.nodeValue.trim().match(english);
-      if (found) text.nodeValue = template.replace("{name}", found[1].split('", "').join(", "));
+      const words = text.nodeValue.trim();
+      if (text.parentElement.closest(".toast-title")) {
+        const title = Object.hasOwn(say.titles, words) && say.titles[words];
+        if (title) text.nodeValue = text.nodeValue.replace(words, title);
+        continue;
+      }
+      for (const [english, ours] of sentences) {
+        const found = words.match(english);
+        if (found) { text.nodeValue = ours(found); break; }
+      }
     }
   };
   new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(node => {
@@ -97,4 +137,103 @@ OVER_LIMIT_JS = """() => {
 }"""
 
 
+def toasts_js(max_upload_mb: float) -> str:
+    """TOASTS_JS with our words for it in English and Chinese; {placeholders} are filled in the page."""
+    words = {lang: {"titles": {"Error": say(lang, "toast_error"), "Warning": say(lang, "toast_warning"),
+                               "Info": say(lang, "toast_info"), "Success": say(lang, "toast_success")},
+                    "too_big": say(lang, "image_upload_too_big", {"name": "{name}", "limit": max_upload_mb}),
+                    "files_not_images": say(lang, "files_not_images",
+                                            {"count": "{count}", "count_s": "{count_s}"}),
+                    "file_not_image": say(lang, "file_not_image", {"names": "{names}"}),
+                    "file_not_json": say(lang, "file_not_json", {"names": "{names}"})}
+             for lang in ("en", "zh")}
+    return TOASTS_JS % json.dumps(words, ensure_ascii=False)
 
+
+# A conversation export, written by the server on the click: the browser saves it at once, under
+# its own name (the FileData Gradio hands an event's js).
+DOWNLOAD_JS = """(file) => {
+  if (!file || !file.url) return;
+  const link = document.createElement("a");
+  link.href = file.url;
+  link.download = file.orig_name || "";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}"""
+
+
+# On a phone the settings sit above the chat, folded away behind the Settings button (CSS below
+# 640 px); this opens and closes them.
+SETTINGS_JS = """() => {
+  const panel = document.querySelector("#settings");
+  const open = !(panel && panel.hasAttribute("data-open"));
+  if (panel) panel.toggleAttribute("data-open", open);
+  document.querySelector("#settings-button")?.setAttribute("aria-expanded", String(open));
+}"""
+
+
+# Gradio shows an attached image without its name: each thumbnail in the input gets its file's name
+# (from the file's URL) for the CSS above to show under it, and as its tooltip.
+THUMBNAIL_NAMES_JS = """() => {
+  const box = document.querySelector("#chat-input");
+  const nameOf = (url) => {
+    try { return decodeURIComponent(new URL(url, location.href).pathname.split("/").pop()); }
+    catch { return ""; }
+  };
+  const label = () => box.querySelectorAll(".thumbnail-wrapper").forEach((wrapper) => {
+    const image = wrapper.querySelector("img");
+    const name = image ? nameOf(image.getAttribute("src") || "") : "";
+    if (name && wrapper.dataset.name !== name) {
+      wrapper.dataset.name = name;
+      wrapper.title = name;
+    }
+  });
+  if (!box) return;
+  new MutationObserver(label).observe(box, {childList: true, subtree: true, attributes: true,
+                                            attributeFilter: ["src"]});
+  label();
+}"""
+
+
+# Gradio's queue position at the input ("queue: 2/5 |", then "processing |": a question waiting on a
+# busy server) is in English whatever the page's language: the same in its language (in English,
+# nothing to do and nothing watched).
+QUEUE_JS = """() => {
+  const all = %s;
+  const say = (navigator.language || "en").toLowerCase().startsWith("zh") ? all.zh : all.en;
+  const box = document.querySelector("#chat-input");
+  if (!box || say.same) return;
+  const translate = (text) => {
+    const found = text.nodeValue.match(/^queue: (\\d+)\\/(\\S+) \\|$/);
+    if (found) text.nodeValue = say.queue.replace("{position}", found[1]).replace("{size}", found[2]);
+    else if (text.nodeValue === "processing |") text.nodeValue = say.processing;
+  };
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return translate(node);
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) translate(text);
+  };
+  new MutationObserver(records => records.forEach(r => {
+    if (r.type === "characterData") translate(r.target);
+    else r.addedNodes.forEach(walk);
+  })).observe(box, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def queue_js() -> str:
+    """QUEUE_JS with its words in English and Chinese; {placeholders} are filled in the page."""
+    gradios = {"queue": "queue: {position}/{size} |", "processing": "processing |"}
+    words: dict[str, dict[str, object]] = {}
+    for lang in ("en", "zh"):
+        ours = {"queue": say(lang, "queue_position", {"position": "{position}", "size": "{size}"}),
+                "processing": say(lang, "queue_processing")}
+        words[lang] = {**ours, "same": ours == gradios}
+    return QUEUE_JS % json.dumps(words, ensure_ascii=False)
+
+
+def page_js(max_upload_mb: float) -> str:
+    """The page's own script, run once when it has started: Gradio's words in the page's language,
+    named images."""
+    return (f"() => {{ ({toasts_js(max_upload_mb)})(); ({queue_js()})(); "
+            f"({THUMBNAIL_NAMES_JS})(); }}")

@@ -8,12 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ui.answer import Answerer
+from ui.imaging.thumbs import thumbnail
 from ui.store.api import Store
+from ui.testing.cells import Run, Variant
 from ui.testing.runner import Progress, Runner
+from ui.testing.testset import TestSet
 
 log = logging.getLogger("glmchat")
 
@@ -91,3 +97,37 @@ class Runs:
         going = self._going.get(run_id)
         if going is not None:
             await asyncio.shield(going.task)
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def new_run(store: Store, found: TestSet, variants: list[Variant], owner: str, title: str) -> Run:
+    """A run of this test set: each image stored once (with its thumbnail), one cell per item ×
+    variant, all pending."""
+    names = {item.image: item.name for item in reversed(found.items)}  # the first name given
+    for digest, name in names.items():
+        data = found.images[digest]
+        store.put_image(data, name, thumbnail(data) or b"")
+    return store.create_run(title, owner, found.items, variants)
+
+
+def image_files(store: Store, folder: Path) -> Callable[[str], str]:
+    """digest → a file holding that image, which the answer loop can prepare: written from the
+    store once (the store may be a database other servers share), then reused."""
+
+    def path_of(digest: str) -> str:
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError("not an image digest")
+        path = folder / digest[:2] / digest
+        if not path.exists():
+            data = store.image(digest)
+            if data is None:
+                return str(path)  # gone: the cell fails with "image missing", the run goes on
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{digest}.{os.getpid()}.part")
+            partial.write_bytes(data)
+            os.replace(partial, path)
+        return str(path)
+
+    return path_of

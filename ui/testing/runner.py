@@ -166,6 +166,9 @@ class Runner:
                                         self.api_key)
             built = await self.answerer.prepare_messages(history, choices)
         except (InputError, ChatError) as error:
+            if "name" in error.params or "path" in error.params:  # the tester's name, not our file's
+                error.params["name"] = item.name
+                error.params.pop("path", None)
             return await self._failed(cell, error, None), False
         events = self.answerer.start(built, choices, self.api_key, watch)
         final = None
