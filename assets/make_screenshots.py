@@ -5,7 +5,8 @@ example chart, so the pictures stay true as the UI changes:
 
     .venv/bin/python assets/make_screenshots.py
 
-Writes assets/screenshot.png (desktop, light) and screenshot-{dark,phone,phone-dark}.png.
+Writes assets/screenshot.png (desktop, light) and screenshot-{dark,phone,phone-dark}.png, and
+assets/screenshot-test.png: the Test page after a small run, three answers rated.
 Needs Debian's chromium (`apt-get install chromium`; fonts-noto-cjk for the Chinese labels).
 """
 
@@ -71,10 +72,46 @@ def main() -> None:
                 page.screenshot(path=str(ROOT / "assets" / name))
                 page.close()
                 print("wrote", name)
+            test_page(browser, app.url, fake)
             browser.close()
     finally:
         stop_app(app)
         fake.stop()
+
+
+def test_page(browser, url: str, fake: FakeOpenAI) -> None:
+    """Six example-like images × two questions × two models, run, three answers rated."""
+    from PIL import Image, ImageDraw
+
+    folder = Path(tempfile.mkdtemp())
+    colours = [(214, 69, 65), (52, 152, 219), (46, 204, 113), (241, 196, 15), (155, 89, 182),
+               (230, 126, 34)]
+    for i, colour in enumerate(colours):
+        image = Image.new("RGB", (480, 360), "white")
+        draw = ImageDraw.Draw(image)
+        for k in range(i % 3 + 2):
+            draw.ellipse((40 + 110 * k, 130, 130 + 110 * k, 220), fill=colour)
+        image.save(folder / f"shelf-{i + 1}.jpg", quality=90)
+    fake.default = Reply(tokens=24, tps=300)
+    page = browser.new_page(viewport={"width": 1280, "height": 1500}, locale="en-US")
+    page.goto(url.rstrip("/") + "/test")
+    expect(page.locator("#test-questions textarea")).to_be_visible(timeout=30_000)
+    page.locator("#test-files input[type=file]").set_input_files(sorted(str(p) for p in folder.iterdir()))
+    questions = page.locator("#test-questions textarea")
+    questions.fill("How many items are on the shelf?\nWhat colour are they?")
+    questions.blur()
+    page.locator("#test-models").get_by_label("glm-4.6v", exact=True).check()
+    page.locator("#test-title").locator("textarea, input").fill("Shelf photos, week 48")
+    expect(page.locator("#test-plan")).to_contain_text("24 requests", timeout=30_000)
+    page.locator("#test-run").click()
+    expect(page.locator("#test-progress")).to_contain_text("Finished", timeout=60_000)
+    page.locator("#test-grid").get_by_text("Echo: How many").locator("visible=true").first.click()
+    for key in ("g", "2", "b", "g"):
+        page.locator("body").press(key)
+    expect(page.locator("#test-summary")).to_contain_text("Wrong count 1", timeout=10_000)
+    page.screenshot(path=str(ROOT / "assets" / "screenshot-test.png"), full_page=False)
+    page.close()
+    print("wrote screenshot-test.png")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,12 @@ def open_test_page(page, url: str):
     expect(page.locator("#test-questions textarea")).to_be_visible(timeout=30_000)
 
 
-def download(page, app: AppProcess, button: str) -> bytes:
+def download(page, app: AppProcess, button: str, suffix: str) -> bytes:
     """Press a download button; the bytes of the file the page then offers."""
     from playwright.sync_api import expect
 
     page.locator(button).click()
-    link = page.locator("#test-downloads a[href]").first
+    link = page.locator(f"#test-downloads a[href*='{suffix}']").first
     expect(link).to_be_visible(timeout=30_000)
     href = link.get_attribute("href") or ""
     return httpx.get(href if href.startswith("http") else app.url.rstrip("/") + href, timeout=30).content
@@ -90,7 +90,7 @@ def test_a_tester_runs_rates_filters_and_takes_home_a_report(app: AppProcess, br
         page.get_by_role("option", name="👎 Bad").click()
         expect(page.locator("#test-page-label")).to_contain_text("of 1", timeout=10_000)
 
-        table = download(page, app, "#test-csv")
+        table = download(page, app, "#test-csv", ".csv")
         rows = list(csv.reader(io.StringIO(table.decode("utf-8-sig"))))
         header, body = rows[0], rows[1:]
         assert len(body) == 24
@@ -99,10 +99,38 @@ def test_a_tester_runs_rates_filters_and_takes_home_a_report(app: AppProcess, br
         reasons = header.index("Reasons")
         assert [r[reasons] for r in body if r[reasons]] == ["Wrong count"]
 
-        report = download(page, app, "#test-html").decode("utf-8")
+        report = download(page, app, "#test-html", ".html").decode("utf-8")
         assert "<script" not in report.lower()
         assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", report)
         assert report.count("data:image/") >= 6 and "Wrong count" in report
         assert asked_elsewhere == []
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("locale, to_test, to_chat", [
+    ("en-US", "Test a model on many images", "Back to the chat"),
+    ("zh-CN", "用大量图片测试模型", "回到对话"),
+])
+def test_the_pages_link_to_each_other_in_the_page_language(app: AppProcess, browser, locale,
+                                                           to_test, to_chat):
+    """Gradio's navbar says "Home" / "Test" in every language and is hidden; our links say it."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800},
+                                  extra_http_headers={"Accept-Language": locale})
+    page = context.new_page()
+    try:
+        page.goto(app.url)
+        expect(page.locator("#chat-input textarea")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("navigation")).to_be_hidden()
+        expect(page.locator("#nav-to-test")).to_contain_text(to_test)
+        page.locator("#nav-to-test").click()
+        expect(page.locator("#test-questions textarea")).to_be_visible(timeout=30_000)
+        assert page.url.rstrip("/").endswith("/test")
+        expect(page.get_by_role("navigation")).to_be_hidden()
+        expect(page.locator("#nav-to-chat")).to_contain_text(to_chat)
+        page.locator("#nav-to-chat").click()
+        expect(page.locator("#chat-input textarea")).to_be_visible(timeout=30_000)
+    finally:
+        context.close()

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 LABELS: dict[str, dict[str, str]] = {
     "en": {
         "heading": "## Ask about images\nDrop in photos, screenshots or scans, ask in English or Chinese, and watch the answer stream in.",
+        "nav_to_test": "🧪 Test a model on many images →",
+        "nav_to_chat": "← 💬 Back to the chat",
         "placeholder": "Ask about your images… (drop, paste or attach images; paste an image link on its own line)",
         "chat": "Conversation",
         "model": "Model",
@@ -56,6 +58,8 @@ LABELS: dict[str, dict[str, str]] = {
         "test_show": "Show",
         "test_unrated": "Not rated yet",
         "test_good": "👍 Good",
+        "test_rate_good": "👍 Good (g)",
+        "test_rate_bad": "👎 Bad (b)",
         "test_bad": "👎 Bad",
         "test_rating": "Rating",
         "test_reason": "Reason",
@@ -81,6 +85,8 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "zh": {
         "heading": "## 看图问答\n拖入照片、截图或扫描件，用中文或英文提问，答案实时流式显示。",
+        "nav_to_test": "🧪 用大量图片测试模型 →",
+        "nav_to_chat": "← 💬 回到对话",
         "placeholder": "针对图片提问……（可拖入、粘贴或添加图片；图片链接单独占一行）",
         "chat": "对话",
         "model": "模型",
@@ -126,6 +132,8 @@ LABELS: dict[str, dict[str, str]] = {
         "test_show": "显示",
         "test_unrated": "尚未评分",
         "test_good": "👍 好",
+        "test_rate_good": "👍 好 (g)",
+        "test_rate_bad": "👎 差 (b)",
         "test_bad": "👎 差",
         "test_rating": "评分",
         "test_reason": "原因",

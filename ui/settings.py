@@ -90,6 +90,9 @@ class Settings:
     port: int = 7860
     data_dir: Path = Path("data")  # where the SQLite store (and nothing else yet) is kept
     database_url: Secret = field(default=Secret(""), repr=False)  # PostgreSQL instead; has a password
+    # Sign-in (GLM_USERS="alice:secret,bob:other"): a team's server; everyone signed in sees the
+    # team's test runs and ratings, each marked with who made it. Without it, each browser its own.
+    users: tuple[tuple[str, Secret], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +146,7 @@ class Settings:
             port=get.integer("GRADIO_SERVER_PORT", 7860, 1, 65535),
             data_dir=Path(get.text("GLM_DATA_DIR", str(default_data_dir()))).expanduser(),
             database_url=Secret(get.text("DATABASE_URL", "").strip()),
+            users=_users(get.text("GLM_USERS", "")),
         )
 
     @property
@@ -160,6 +164,18 @@ class Settings:
     def has_key(self) -> bool:
         """True when the server can call the endpoint without a visitor's key."""
         return bool(self.api_key) or not self.key_required
+
+
+def _users(text: str) -> tuple[tuple[str, Secret], ...]:
+    """GLM_USERS: "name:password" pairs separated by commas."""
+    users = []
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, password = pair.partition(":")
+        if not sep or not name.strip() or not password:
+            raise ConfigError("GLM_USERS must be name:password pairs separated by commas, "
+                              "e.g. alice:secret1,bob:secret2")
+        users.append((name.strip(), Secret(password)))
+    return tuple(users)
 
 
 def default_data_dir(space_storage: Path = Path("/data")) -> Path:

@@ -173,10 +173,10 @@ class Chat(Answerer):
         s = self.settings
         checks = {"model": lambda v: isinstance(v, str) and (v in s.models or (
                       s.allow_any_model and 0 < len(v) < 200 and v.isprintable())),
-                  "temperature": lambda v: _number(v, 0, 2),
-                  "max_tokens": lambda v: _number(v, 1, s.max_tokens_limit) and isinstance(v, int),
+                  "temperature": lambda v: number_in(v, 0, 2),
+                  "max_tokens": lambda v: number_in(v, 1, s.max_tokens_limit) and isinstance(v, int),
                   "system_prompt": lambda v: isinstance(v, str) and len(v) <= s.max_question_chars,
-                  "top_p": lambda v: _number(v, 0.01, 1),
+                  "top_p": lambda v: number_in(v, 0.01, 1),
                   "quality": lambda v: v in ("fast", "balanced", "max"),
                   "history_images": lambda v: v in HISTORY_POLICIES,
                   "thinking": lambda v: isinstance(v, bool)}
@@ -246,7 +246,7 @@ class Chat(Answerer):
         return "".join(f"\n\n[{note}]" for note in notes)
 
 
-def _number(value: Any, lo: float, hi: float) -> bool:
+def number_in(value: Any, lo: float, hi: float) -> bool:
     """A real number (not a bool, not NaN or infinite) within [lo, hi]."""
     return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
             and lo <= value <= hi)
@@ -274,7 +274,7 @@ def _api_inputs(images: Any, question: Any, model: Any, temperature: Any, max_to
             raise InputError("api_not_text", name=name)
     numbers = {"temperature": (temperature, 0.0, 2.0), "max_tokens": (max_tokens, 1, max_tokens_limit)}
     for name, (value, lo, hi) in numbers.items():
-        if not _number(value, lo, hi):
+        if not number_in(value, lo, hi):
             raise InputError("api_bad_number", name=name, lo=lo, hi=hi)
     return (files, (question or "").strip(), model or "", float(temperature), int(max_tokens),
             system_prompt or "", api_key or "")

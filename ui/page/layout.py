@@ -47,7 +47,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
     cap = profile.max_tokens_cap or settings.max_tokens_limit
     with gr.Blocks(title="GLM Vision Chat", fill_height=True,
                    delete_cache=(settings.file_ttl_seconds, settings.file_ttl_seconds)) as demo:
-        gr.Markdown(i18n("heading"), elem_id="heading")
+        with gr.Row(elem_id="heading-row"):
+            gr.Markdown(i18n("heading"), elem_id="heading")
+            # The pages link to each other in the page's language (scripts.py hides Gradio's
+            # navbar, which says "Home" in every language and takes 50 px above the chat).
+            gr.Button(i18n("nav_to_test"), link="test", size="sm", elem_id="nav-to-test",
+                      elem_classes="nav-link")
         if not settings.has_key and not settings.byok:
             gr.Markdown(i18n("no_key_banner"), elem_classes="notice", elem_id="no-key")
         settings_button = gr.Button(i18n("settings"), size="sm", elem_id="settings-button")
@@ -232,6 +237,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "js": page_js(settings.max_upload_mb),
             "i18n": gr.I18n(**LABELS), "max_file_size": f"{settings.max_upload_mb}mb",
             "show_error": False, "allowed_paths": [str(ASSETS)],
+            "auth": [(name, str(password)) for name, password in settings.users] or None,
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
                                           Middleware(TestImages, store=lambda: shared_store(settings)),
                                           Middleware(PrepareOnUpload, quality=settings.image_quality),

@@ -46,6 +46,16 @@ body:has(#chat-input button.stop-button)
   line-height: 1.4; color: var(--body-text-color-subdued); }
 /* The conversation's tools (ui/page/tools.py), each button as wide as its words */
 .tool { min-width: max-content !important; }
+/* The pages link to each other by a button at the right of the heading, in the page's language;
+   Gradio's navbar (a 50 px bar saying "Home" and "Test" in every language) is not shown. */
+.nav-holder { display: none !important; }
+.nav-link { flex-grow: 0 !important; min-width: max-content !important; align-self: center; }
+/* The Test page: its progress bar, the image in focus. */
+.test-progress { height: 10px; border-radius: 5px; background: var(--background-fill-secondary);
+  border: 1px solid var(--border-color-primary); overflow: hidden; }
+.test-progress-fill { height: 100%; background: var(--color-accent); transition: width .3s; }
+.test-focus-image { max-width: 100%; max-height: 480px; object-fit: contain;
+  border: 1px solid var(--border-color-primary); }
 /* Phones: the settings come first, folded behind a Settings button above the chat (SETTINGS_JS);
    wider screens keep them open in their column on the right. */
 #settings-button { display: none !important; }

@@ -10,6 +10,7 @@ import html
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from gradio.utils import get_upload_folder
 
 from ui.choices import Choices
 from ui.i18n import say
+from ui.imaging.prepared import QUALITY
 from ui.imaging.thumbs import estimated_tokens
-from ui.page.chat import refuse, request_language
+from ui.page.chat import number_in, refuse, request_language
 from ui.records import now_iso
 from ui.sanitize import sanitize
 from ui.settings import Settings
@@ -69,6 +71,15 @@ def store_problem(settings: Settings) -> str:
     return str(store) if isinstance(store, StoreError) else ""
 
 
+CLI = "cli"  # runs of `glm-vision-chat batch`: the operator's, on every viewer's Test page
+
+
+def _shared(run_owner: str, viewer: str) -> bool:
+    """Whether a run started by `run_owner` is `viewer`'s to see and rate: their own, the
+    operator's command-line runs, and with sign-in every team member's."""
+    return run_owner in (viewer, CLI) or (viewer.startswith("user:") and run_owner.startswith("user:"))
+
+
 def owner_of(request: gr.Request | None, browser: str) -> str:
     """Who a run belongs to: the signed-in user, else this browser (a random id it keeps)."""
     user = getattr(request, "username", None)
@@ -93,14 +104,11 @@ class TestPage:
         found = self._found(files, questions)
         lines = [f"- {sanitize(s)}" for s in found.sentences(lang)]
         if found.items:
-            digests = {i.image for i in found.items}
-            tokens = sum(estimated_tokens(found.images[d], quality) for d in digests)
-            per_image = {d: sum(i.image == d for i in found.items) for d in digests}
-            cells = len(found.items) * max(len(models), 1)
-            head = view.plan(lang, len(digests), max(per_image.values()), max(len(models), 1), cells,
-                             sum(estimated_tokens(found.images[d], quality) * per_image[d]
-                                 for d in digests) if tokens else 0, self._at_once())
-            lines.insert(0, head)
+            asked = Counter(item.image for item in found.items)  # image → its questions
+            tokens = sum(estimated_tokens(found.images[d], quality) * n for d, n in asked.items())
+            models_n = max(len(models or []), 1)
+            lines.insert(0, view.plan(lang, len(asked), max(asked.values()), models_n,
+                                      len(found.items) * models_n, tokens, self._at_once()))
         return "\n".join(lines)
 
     def _at_once(self) -> int:
@@ -119,6 +127,13 @@ class TestPage:
             raise refuse(say(lang, "batch_too_many_models", {"count": len(models)}))
         if not self.settings.has_key:
             raise refuse(say(lang, "no_key"))
+        limits = {"temperature": (temperature, 0.0, 2.0),
+                  "max_tokens": (max_tokens, 1, self.settings.max_tokens_limit)}
+        for name, (value, lo, hi) in limits.items():  # a forged call: NaN, text, out of range
+            if not number_in(value, lo, hi):
+                raise refuse(say(lang, "api_bad_number", {"name": name, "lo": lo, "hi": hi}))
+        if quality not in QUALITY or not isinstance(title or "", str) or not isinstance(questions or "", str):
+            raise refuse(say(lang, "batch_nothing_to_ask"))
         found = await asyncio.to_thread(self._found, files, questions)
         if not found.items:
             raise refuse(say(lang, "batch_nothing_to_ask"))
@@ -147,20 +162,33 @@ class TestPage:
         return self.resume(state, browser, request, retry_failed=True)
 
     def _mine(self, run_id: int, browser: str, request: gr.Request) -> bool:
+        """Whether this viewer may see and rate the run (ratings say who, with sign-in)."""
         run = self.store.run(run_id)
-        return run is not None and run.owner == owner_of(request, browser)
+        if run is None:
+            return False
+        return _shared(run.owner, owner_of(request, browser))
 
-    def tick(self, state: View, request: gr.Request) -> tuple[Any, ...]:
-        """The timer while a run goes: progress, grid and summary; the timer stops with the run."""
+    def tick(self, state: View, browser: str, request: gr.Request) -> tuple[Any, ...]:
+        """The timer while a run goes: progress, grid and summary; the timer stops with the run,
+        and the list of runs then shows its final counts."""
         going = state.run_id is not None and self.runs.running(state.run_id)
-        return (gr.Timer(active=going), *self.render(state, request_language(request)))
+        runs = gr.skip() if going else self.run_choices(owner_of(request, browser), state.run_id)
+        return (gr.Timer(active=going), runs, *self.render(state, request_language(request)))
 
     # --- the grid -------------------------------------------------------------------------------
 
     def run_choices(self, owner: str, selected: int | None = None) -> Any:
-        infos = self.store.runs(owner)
-        return gr.Dropdown(choices=[(f"{i.title} · {i.done + i.failed}/{i.size}", i.id) for i in infos],
-                           value=selected if selected is not None else gr.skip())
+        """The runs this viewer may open: a signed-in team's all (each with who started it),
+        else this browser's own."""
+        team = owner.startswith("user:")
+        if team:
+            infos = [i for i in self.store.runs(None) if _shared(i.owner, owner)]
+        else:
+            infos = sorted(self.store.runs(owner) + self.store.runs(CLI), key=lambda i: -i.id)
+        by = (lambda i: f" · {i.owner.removeprefix('user:')}") if team else (lambda i: "")
+        choices = [(f"{i.title} · {i.done + i.failed}/{i.size}{by(i)}", i.id) for i in infos]
+        return gr.Dropdown(choices=choices) if selected is None else \
+            gr.Dropdown(choices=choices, value=selected)
 
     def variant_choices(self, state: View, request: gr.Request) -> Any:
         """The model filter's choices: every variant of the run in view."""
@@ -233,8 +261,10 @@ class TestPage:
             failed = self.store.count(run.id, CellFilter(status="failed"))
             progress = Progress(run.size, done, failed, 0, 0, None,
                                 finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
+        columns = len(run.variants) if state.where.variant is None else 1
         grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
-                            headers=view.grid_headers(lang, run))
+                            headers=view.grid_headers(lang, run),
+                            column_widths=["120px", "22%", *[f"{60 / columns:.0f}%"] * len(run.variants)])
         total = self.store.count(run.id, state.where)
         size = self._page_cells(state)
         label = say(lang, "test_page", {"first": state.offset + 1 if total else 0,

@@ -46,6 +46,8 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     store = shared_store(settings)
     if store is None:  # the chat works on; this page says what the operator must fix
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+        gr.Button(i18n("nav_to_chat"), link="./", size="sm", elem_id="nav-to-chat",
+                  elem_classes="nav-link")
         gr.Markdown(f"⚠️ {store_problem(settings)}", elem_classes="notice", elem_id="test-no-store")
         return
     runs = Runs(answerer, store, image_files(store, settings.data_dir / "images"))
@@ -55,7 +57,10 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
     state = gr.State(View())
-    gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+    with gr.Row(elem_id="test-heading-row"):
+        gr.Markdown(i18n("test_heading"), elem_id="test-heading")
+        gr.Button(i18n("nav_to_chat"), link="./", size="sm", elem_id="nav-to-chat",
+                  elem_classes="nav-link")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             # Any file is taken: what is not an image, an archive or a table gets its own sentence
@@ -97,21 +102,22 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
                              value="all", label=i18n("test_reason"), elem_id="test-filter-reason")
         variant = gr.Dropdown([(i18n("test_all"), "all")], value="all", label=i18n("test_model"),
                               elem_id="test-filter-model")
-    grid = gr.Dataframe(value=[], datatype="markdown", interactive=False, wrap=True,
-                        elem_id="test-grid", max_height=640)
-    with gr.Row():
-        prev_page = gr.Button("◀", size="sm", elem_id="test-prev-page", scale=0)
-        page_label = gr.Markdown(elem_id="test-page-label")
-        next_page = gr.Button("▶", size="sm", elem_id="test-next-page", scale=0)
-    with gr.Row(equal_height=False, elem_id="test-focus-row"):
-        with gr.Column(scale=2):
-            focus_image = gr.HTML(elem_id="test-focus-image")
+    # The grid and, beside it, the answer in focus with its image: rating needs both in view.
+    with gr.Row(equal_height=False):
         with gr.Column(scale=3):
+            grid = gr.Dataframe(value=[], datatype="markdown", interactive=False, wrap=True,
+                                elem_id="test-grid", max_height=720)
+            with gr.Row():
+                prev_page = gr.Button("◀", size="sm", elem_id="test-prev-page", scale=0)
+                page_label = gr.Markdown(elem_id="test-page-label")
+                next_page = gr.Button("▶", size="sm", elem_id="test-next-page", scale=0)
+        with gr.Column(scale=2, elem_id="test-focus-panel"):
+            focus_image = gr.HTML(elem_id="test-focus-image")
             focus_text = gr.Markdown(elem_id="test-focus")
             focus_stats = gr.Markdown(elem_classes="stats", elem_id="test-focus-stats")
             with gr.Row():
-                good = gr.Button("👍 " + "(g)", elem_id="test-good", size="sm")
-                bad = gr.Button("👎 " + "(b)", elem_id="test-bad", size="sm")
+                good = gr.Button(i18n("test_rate_good"), elem_id="test-good", size="sm")
+                bad = gr.Button(i18n("test_rate_bad"), elem_id="test-bad", size="sm")
                 prev_cell = gr.Button("← (p)", elem_id="test-prev-cell", size="sm")
                 next_cell = gr.Button("→ (n)", elem_id="test-next-cell", size="sm")
             reasons = gr.CheckboxGroup([(i18n(f"reason_{r}"), r) for r in REASONS],
@@ -144,7 +150,7 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     stop_btn.click(page.stop, state, None, **private)
     resume_btn.click(page.resume, [state, browser], timer, **private)
     retry_btn.click(page.retry_failed, [state, browser], timer, **private)
-    timer.tick(page.tick, state, [timer, *shown], **private)
+    timer.tick(page.tick, [state, browser], [timer, run_list, *shown], **private)
     run_list.input(page.open_run, [run_list, browser], [state, timer, *shown], **private).then(
         page.variant_choices, state, variant, **private)
     gr.on([status.input, verdict.input, reason.input, variant.input], page.filter,

@@ -33,7 +33,7 @@ from ui.testing.exports import SUFFIXES, export
 from ui.testing.manager import image_files, new_run
 from ui.testing.runner import Progress, Runner
 
-OWNER = "cli"
+OWNER = "cli"  # its runs appear on every viewer's Test page (ui/page/testrun.py CLI)
 
 
 class Refused(Exception):

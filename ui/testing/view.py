@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 
 from ui.i18n import say
@@ -71,8 +72,10 @@ def grid_rows(lang: str, run: Run, cells: Sequence[Cell], thumb_url: str) -> lis
 
 
 def _thumb(item: Item, thumb_url: str) -> str:
-    name = html.escape(item.name)
-    return f'![{name}]({thumb_url}{item.image}) <br><span class="test-name">{name}</span>'
+    """The thumbnail (from this app, by digest) and the file name, which is the tester's text:
+    no bracket of it may close the image's alt text and start a link or an image of its own."""
+    alt = re.sub(r"[\[\]()<>`*_\\!]", " ", item.name)
+    return f"![{alt}]({thumb_url}{item.image})<br>{sanitize(item.name)}"
 
 
 def _question(lang: str, item: Item) -> str:
