@@ -31,7 +31,7 @@ TEST_KEY = "sk-test-NOT-A-REAL-KEY-4f1d2c"
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No developer settings leak in; uploads go to a private temp folder."""
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "GLM_", "GRADIO_SERVER_")):
+        if name.startswith(("OPENAI_", "GLM_", "GRADIO_SERVER_", "DATABASE_URL")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -109,7 +109,7 @@ class AppProcess:
 def start_app(env_extra: dict[str, str], tmp: Path) -> AppProcess:
     """Launch app.py in a child process and wait until it says it is serving."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GLM_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GLM_", "DATABASE_URL"))}
     env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                 "GRADIO_TEMP_DIR": str(tmp / "gradio"), "PYTHONUNBUFFERED": "1", **env_extra})
     # Started from a temp folder, so a developer's own .env in the checkout is not read.

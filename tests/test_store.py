@@ -26,6 +26,7 @@ from ui.settings import Settings, default_data_dir
 from ui.store import SQLITE_FILE, CellFilter, Store, StoreError, open_store, sql
 from ui.store.db import sqlite_database
 from ui.store.schema import LATEST, upgrade, version
+from ui.store.urls import mask, reason
 from ui.testing.cells import Item, Rating, Variant
 
 ADMIN_URL = os.environ.get("GLM_TEST_DATABASE_URL", "")  # read before the autouse fixture clears GLM_*
@@ -117,6 +118,9 @@ def test_a_new_run_has_one_pending_cell_per_item_and_variant(store: Store) -> No
     assert again == run  # items, variants (labels, every choice) and fingerprint come back as given
     assert again is not None and again.fingerprint() == run.fingerprint()
     assert store.run(run.id + 1000) is None
+    empty = store.create_run("nothing yet", "ana", [], VARIANTS)  # finished at once by the runner
+    assert empty.size == 0 and store.todo(empty.id) == [] and store.count(empty.id) == 0
+    assert store.runs()[0].size == 0
 
 
 def test_todo_is_pending_cells_by_row_then_variant(store: Store) -> None:
@@ -148,6 +152,13 @@ def test_answers_and_failures_are_kept_with_their_record_and_attempts(store: Sto
     assert (again.status, again.error, again.error_params, again.attempts) == ("done", "", {}, 3)
     with pytest.raises(KeyError):
         store.save_answer(10**9, "x", "", record())
+
+
+def test_a_failure_is_kept_even_when_its_sentence_parameters_are_not_plain_values(store: Store) -> None:
+    run = store.create_run("t", "ana", items(1), VARIANTS[:1])
+    (cell,) = store.todo(run.id)
+    store.save_failure(cell.id, "error_server", {"status": 502, "detail": ValueError("bad gateway")}, None)
+    assert store.cells(run.id)[0].error_params == {"status": 502, "detail": "bad gateway"}
 
 
 def test_retry_failed_asks_failed_cells_again_and_never_a_done_one(store: Store) -> None:
@@ -508,3 +519,54 @@ def test_votes_are_kept_with_what_they_were_about_and_read_by_time_and_kind(stor
     assert [v.outcome for v in store.votes(test_set="run 3")] == ["both_bad"]
     with pytest.raises(ValueError):
         store.add_vote(vote("a is better", "2026-11-27T00:00:00Z"))
+
+
+@pytest.mark.parametrize(("url", "shown", "password"), [
+    ("postgresql://glm:hunter2@db:5432/runs", "postgresql://glm:***@db:5432/runs", "hunter2"),
+    ("postgresql://glm:hunt%40er2@db/runs?sslmode=require", "postgresql://glm:***@db/runs?sslmode=require",
+     "hunt@er2"),
+    ("postgresql://db/runs?user=glm&password=hunter2", "postgresql://db/runs?user=glm&password=***",
+     "hunter2"),
+    ("postgresql://glm:hunter2@[::1/runs", "postgresql://***", "hunter2"),
+    ("postgresql://glm@db/runs", "postgresql://glm@db/runs", None),
+])
+def test_a_database_url_is_shown_without_its_password(url: str, shown: str, password: str | None) -> None:
+    assert mask(url) == shown
+    if password:  # a driver message echoing the URL or the password says neither
+        said = reason(ValueError(f"invalid dsn {url}: password '{password}' refused"), url)
+        assert password not in said and "er2" not in said, said
+
+
+def test_a_database_out_of_reach_is_one_sentence_and_the_next_call_recovers(
+        place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL drops the connection mid-use, or another process holds SQLite's write lock too
+    long: the page gets StoreUnavailable (a sentence in both languages, nothing of the driver),
+    and once the database is back the same store works again."""
+    import sqlite3
+
+    import psycopg
+
+    from ui import i18n
+    from ui.errors import ChatError, StoreUnavailable
+    from ui.store import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT", 0.05)  # SQLite: how long a writer waits for the lock
+    store = place.open()
+    run = store.create_run("t", "ana", items(1), VARIANTS[:1])
+    (cell,) = store.todo(run.id)
+    if place.url is None:
+        holder = sqlite3.connect(place.data_dir / SQLITE_FILE, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go
+    else:
+        with psycopg.connect(place.url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "application_name = 'glm-vision-chat' AND datname = current_database()")
+    with pytest.raises(StoreUnavailable) as out:
+        store.save_answer(cell.id, "an answer", "", record())
+    assert isinstance(out.value, ChatError) and out.value.key == "store_unavailable"
+    assert {"en", "zh"} <= {lang for lang, table in i18n.MESSAGES.items() if "store_unavailable" in table}
+    if place.url is None:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.save_answer(cell.id, "an answer", "", record())
+    assert store.cells(run.id)[0].answer == "an answer"

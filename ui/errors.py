@@ -10,6 +10,8 @@
     │   └── FileRefused       (ui/paths.py) a request names a file this app did not store: file_refused
     ├── ExportError           (ui/export.py) an export or import that cannot be done:
     │     export_too_large, import_*
+    ├── StoreUnavailable      (ui/store/) the database cannot be reached or written just now:
+    │     store_unavailable (.params: detail, the driver's words with no password, for logs)
     └── EndpointError         the endpoint refused or failed; .retryable, .retry_after, .status, .code
           HTTP status (+ Zhipu code or proxy wording):  auth, model_not_found, model_forbidden,
               bad_request,
@@ -44,6 +46,10 @@ class ChatError(Exception):
 
 class InputError(ChatError):
     """The user's turn cannot be sent as it is; nothing reached the endpoint."""
+
+
+class StoreUnavailable(ChatError):
+    """The store's database is out of reach for now (down, locked, full); what was saved is kept."""
 
 
 class EndpointError(ChatError):

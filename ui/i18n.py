@@ -396,6 +396,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "file_not_json": "“{names}” is not a conversation export: pick a .json file downloaded with “Download JSON”.",
         "queue_position": "queue: {position}/{size} |",
         "queue_processing": "processing |",
+        "store_unavailable": "The results database cannot be reached just now, so this was not saved or read. Try again in a moment: everything saved before is kept.",
     },
     "zh": {
         "no_key": "没有 API Key：请在 .env 或 Space 的 Secrets 中设置 OPENAI_API_KEY，然后重启应用。",
@@ -633,6 +634,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "file_not_json": "“{names}”不是对话导出文件：请选择用“下载 JSON”保存的 .json 文件。",
         "queue_position": "排队中：{position}/{size} |",
         "queue_processing": "处理中 |",
+        "store_unavailable": "暂时无法连接结果数据库，这次没有保存或读取成功。请稍后再试：之前保存的内容都还在。",
     },
 }
 

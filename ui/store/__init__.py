@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ui.store.api import CellFilter, RunInfo, Store
-from ui.store.db import Database, StoreError, mask, postgres_database, reason, sqlite_database
+from ui.store.db import Database, StoreError, postgres_database, sqlite_database
 from ui.store.sql import SqlStore
+from ui.store.urls import mask, reason
 
 __all__ = ["SQLITE_FILE", "CellFilter", "RunInfo", "Store", "StoreError", "open_store"]
 

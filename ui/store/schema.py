@@ -51,7 +51,7 @@ V1 = (
 
 V2 = (
     """CREATE TABLE ratings (
-        cell_id BIGINT PRIMARY KEY REFERENCES cells (id) ON DELETE CASCADE,
+        cell_id {key} REFERENCES cells (id) ON DELETE CASCADE,
         run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
         verdict INTEGER NOT NULL,
         reasons TEXT NOT NULL DEFAULT '[]',

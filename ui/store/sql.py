@@ -57,8 +57,6 @@ class SqlStore(VoteStore):
 
     # Runs
     def create_run(self, title: str, owner: str, items: Sequence[Item], variants: Sequence[Variant]) -> Run:
-        if not items or not variants:
-            raise ValueError("a run needs at least one item and one variant")
         items, variants = tuple(items), tuple(variants)
         created = now_iso()
         with self.db.write() as tx:
@@ -66,9 +64,10 @@ class SqlStore(VoteStore):
                             "variants) VALUES (?, ?, ?, 'ready', ?, ?, ?, ?) RETURNING id",
                             (title, owner, created, len(items) * len(variants), fingerprint(items, variants),
                              _items_json(items), _variants_json(variants)))[0]
-            tx.many("INSERT INTO cells (run_id, row, variant, updated) VALUES (?, ?, ?, ?)",
-                    [(run_id, row, variant, created)
-                     for row in range(len(items)) for variant in range(len(variants))])
+            cells = [(run_id, row, variant, created)
+                     for row in range(len(items)) for variant in range(len(variants))]
+            if cells:  # an empty run is allowed: it is finished at once
+                tx.many("INSERT INTO cells (run_id, row, variant, updated) VALUES (?, ?, ?, ?)", cells)
         return Run(int(run_id), title, owner, created, items, variants, "ready")
 
     def run(self, run_id: int) -> Run | None:
@@ -208,7 +207,7 @@ def _found(cursor: Any, what: str, key: int) -> None:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)  # never fails a save
 
 
 def _items_json(items: Sequence[Item]) -> str:
