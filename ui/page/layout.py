@@ -12,9 +12,11 @@ from starlette.middleware import Middleware
 from ui.choices import Choices
 from ui.conversation import for_retry, pop_last_turn
 from ui.i18n import LABELS, say
+from ui.page import keeping
 from ui.page.chat import Chat, refuse, request_language
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
+from ui.page.kept_js import TAB_SETTINGS_JS
 from ui.page.middleware import AskDefaults, PrepareOnUpload
 from ui.page.scripts import (
     CSS,
@@ -64,6 +66,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     max_plain_text_length=1_000_000, elem_id="chat-input",
                 )
                 stats = gr.Markdown(elem_classes="stats", elem_id="stats")
+                kept = keeping.place(i18n)
                 with gr.Accordion(i18n("tools"), open=False, elem_id="tools"):
                     with gr.Row():
                         export_btn = gr.Button(i18n("export"), size="sm", elem_id="export")
@@ -173,8 +176,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         export_btn.click(checked(chat.export, [chatbot], roots), [chatbot, *remembered], downloads,
                          preprocess=False, **quiet)
-        import_btn.upload(checked(chat.import_, [import_btn], roots), import_btn,
-                          [chatbot, *remembered], preprocess=False, **quiet)
+        imported = import_btn.upload(checked(chat.import_, [import_btn], roots), import_btn,
+                                     [chatbot, *remembered], preprocess=False, **quiet)
         code_btn.click(checked(chat.as_code, [chatbot], roots), [chatbot, *remembered],
                        [python_code, curl_code], preprocess=False, **quiet)
 
@@ -182,8 +185,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
             rest, text, files = pop_last_turn(history)
             return rest, {"text": text, "files": files}, ""
 
-        chatbot.undo(checked(undo, [chatbot], roots), chatbot, [chatbot, chat_input, stats],
-                     preprocess=False, queue=False, **private)
+        undone = chatbot.undo(checked(undo, [chatbot], roots), chatbot, [chatbot, chat_input, stats],
+                              preprocess=False, queue=False, **private)
         chatbot.clear(None, None, stats, js="() => ''", **private)
         # Stop is a signal to the running answer (it ends cleanly, partial reply kept), not
         # Gradio's cancel, which could paint "Error" over the chat on a busy server.
@@ -215,7 +218,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 values.append(chat.checked_setting(name, saved[key]) if key in saved else gr.skip())
             return [*values, gr.Chatbot(examples=_examples(request_language(request)))]
 
-        demo.load(restore, prefs, [*remembered, chatbot], queue=False, **private)
+        demo.load(restore, prefs, [*remembered, chatbot], js=TAB_SETTINGS_JS, queue=False, **private)
+        # The conversation too, per tab (ui/page/keeping.py): saved when an answer ends.
+        keeping.wire(demo, kept, chatbot, stats, roots,
+                     ended=[answering, example_answer, retried, undone], imported=imported)
         # In the page only: no request per keystroke or slider step.
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],

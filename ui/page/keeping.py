@@ -1,0 +1,92 @@
+"""The conversation kept across reloads, Clear undone, earlier conversations reopened.
+
+The browser keeps each tab's conversation (ui/page/kept_js.py: saved when an answer ends, never
+per streamed update); what it sends back is checked here (ui/kept.py) before the chat shows it.
+Restoring asks no model anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ui.i18n import say
+from ui.kept import KeptError, reopened
+from ui.page.chat import refuse, request_language
+from ui.page.kept_js import (
+    CLEAR_JS,
+    LIST_JS,
+    LOAD_JS,
+    OPEN_JS,
+    OPENED_JS,
+    SAVE_AS_NEW_JS,
+    SAVE_JS,
+    UNDO_CLEAR_JS,
+)
+from ui.paths import FileRefused, Roots
+
+PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+
+
+@dataclass(frozen=True)
+class Keeping:
+    """The components of this feature, placed under the chat by `place()`."""
+
+    undo_clear: gr.Button
+    earlier: gr.Dropdown
+    notice: gr.Markdown
+    carrier: gr.Textbox  # what the browser sends back to be checked (emptied after)
+
+
+def place(i18n: gr.I18n) -> Keeping:
+    """Undo of Clear (shown after Clear), earlier conversations (when there are some), a notice."""
+    with gr.Row(equal_height=True, elem_id="kept"):
+        undo_clear = gr.Button(i18n("undo_clear"), size="sm", visible=False, elem_id="undo-clear",
+                               scale=0, min_width=220)
+        earlier = gr.Dropdown([], value=None, label=i18n("earlier_chats"),  # type: ignore[arg-type]
+                              visible=False, elem_id="earlier", scale=1)
+    notice = gr.Markdown(elem_classes="notice", elem_id="kept-notice")
+    carrier = gr.Textbox(visible=False)
+    return Keeping(undo_clear, earlier, notice, carrier)
+
+
+def wire(demo: gr.Blocks, keeping: Keeping, chatbot: gr.Chatbot, stats: gr.Markdown,
+         roots: Roots, *, ended: Sequence[Any], imported: Any) -> None:
+    """Save after `ended` events and Clear; restore on load, Undo of Clear and a chosen chat."""
+    k = keeping
+    saved_to = [k.notice, k.earlier, k.undo_clear]
+    for event in ended:
+        event.then(None, chatbot, saved_to, js=SAVE_JS, **PRIVATE)
+    imported.success(None, chatbot, saved_to, js=SAVE_AS_NEW_JS, **PRIVATE)
+    chatbot.clear(None, None, saved_to, js=CLEAR_JS, **PRIVATE)
+
+    def reopen(text: str, request: gr.Request):
+        """The kept conversation, checked, for the chat (the carrier emptied: nothing kept here)."""
+        if not text:
+            return gr.skip(), gr.skip(), gr.skip()
+        lang = request_language(request)
+        try:
+            history = reopened(text, roots, lang)
+        except FileRefused:
+            raise refuse(say(lang, "kept_refused")) from None
+        except KeptError as e:
+            raise refuse(say(lang, e.key)) from None
+        return history, "", ""
+
+    def reopen_chosen(_chosen: Any, text: str, request: gr.Request):
+        return reopen(text, request)
+
+    shown = [chatbot, stats, k.carrier]
+    quick = PRIVATE  # queued: a refusal's sentence reaches the page only from the queue
+    demo.load(reopen, k.carrier, shown, js=LOAD_JS, **quick)
+    demo.load(None, None, k.earlier, js=LIST_JS, **PRIVATE)
+    k.undo_clear.click(reopen, k.carrier, shown, js=UNDO_CLEAR_JS, **quick).success(
+        None, None, [k.earlier, k.undo_clear], js=OPENED_JS, **PRIVATE)
+    k.earlier.input(reopen_chosen, [k.earlier, k.carrier], shown, js=OPEN_JS, preprocess=False,
+                    **quick).success(
+        None, None, [k.earlier, k.undo_clear], js=OPENED_JS, **PRIVATE)
+    k.earlier.focus(None, None, k.earlier, js=LIST_JS, **PRIVATE)
+
