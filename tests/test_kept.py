@@ -236,6 +236,88 @@ def test_each_tab_keeps_its_own_model_and_conversation(app: AppProcess, module_f
         context.close()
 
 
+def test_when_the_browser_storage_is_full_the_newest_stays_and_the_page_says_so(app: AppProcess,
+                                                                                  browser):
+    """Conversations stay under their share of the browser's storage: the oldest other ones go
+    to make room for the newest, the page says so, and the settings can still be saved."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        open_chat(page, app.url)
+        page.evaluate(f"""() => {{  // three old conversations of 1.1 million characters each
+          for (const n of [1, 2, 3]) localStorage.setItem({json.dumps(PREFIX)} + "old" + n,
+            JSON.stringify({{v: 1, saved: n, title: "old " + n, history: [{{role: "user",
+              content: [{{type: "text", text: "x".repeat(1100000)}}]}}]}}));
+        }}""")
+        ask(page, "Asked when the storage was full")
+        expect(page.locator("#kept-notice")).to_have_text(
+            say("en", "kept_evicted", {"count": 1}), timeout=10_000)
+        kept = page.evaluate(f"""() => Object.keys(localStorage)
+          .filter(k => k.startsWith({json.dumps(PREFIX)})).map(k => k.slice({len(PREFIX)})).sort()""")
+        assert "old1" not in kept and {"old2", "old3"} < set(kept) and len(kept) == 3  # the oldest went
+        stored = ("() => Object.entries(localStorage)"
+                  ".find(([k]) => k.includes('glm-vision-chat-settings'))?.[1] ?? null")
+        before = page.evaluate(stored)
+        temperature = page.get_by_label("number input for Temperature")
+        temperature.fill("0.3")
+        temperature.press("Enter")
+        page.wait_for_function(f"(before) => ({stored})() !== before", arg=before)
+    finally:
+        context.close()
+
+
+def test_a_conversation_too_long_for_the_browser_keeps_its_latest_turns(app: AppProcess, browser):
+    """Three turns of 1.2 million characters do not fit the conversations' share of storage:
+    the latest two are kept, and the notice counts the messages that were left out."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        open_chat(page, app.url)
+        page.wait_for_function("() => window.glmKept")  # the page's keeper has started
+        result = page.evaluate("""() => {
+          const turn = (n) => [{role: "user", content: [{type: "text", text: "question " + n}]},
+                               {role: "assistant", content: [{type: "text", text: "y".repeat(1200000)}]}];
+          const r = window.glmKept.save("long", [...turn(1), ...turn(2), ...turn(3)]);
+          const kept = JSON.parse(localStorage.getItem("glm-vision-chat-conversation:long")).history;
+          return [r, kept.filter(m => m.role === "user").map(m => m.content[0].text),
+                  window.glmKept.notice(r)];
+        }""")
+    finally:
+        context.close()
+    assert result == [{"trimmed": 2, "evicted": 0, "failed": False}, ["question 2", "question 3"],
+                      say("en", "kept_trimmed", {"count": 2})]
+
+
+def test_a_forged_kept_conversation_sent_by_hand_gets_one_sentence_for_every_path(
+        app: AppProcess, module_fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The restore events over raw HTTP, as a script could call them: every server path, in every
+    shape a history item can name a file, is refused with the same sentence, and nothing is
+    opened or copied into Gradio's cache."""
+    from tests.test_attacks import server_files
+    from tests.test_security import Page
+
+    page = Page(app)
+    answers = set()
+    for path in server_files(tmp_path).values():
+        for item in ({"type": "file", "file": {"path": path, "meta": {"_type": "gradio.FileData"}}},
+                     {"type": "file", "file": {"path": path}}, {"path": path},
+                     {"type": "component", "component": "file", "value": {"path": path},
+                      "constructor_args": {}, "props": {}}):
+            kept = json.dumps([{"role": "user", "content": [item, {"type": "text", "text": "q"}]}])
+            for name, data in (("reopen", [kept]), ("reopen_chosen", [None, kept])):
+                final = page.run(name, data)
+                said = json.dumps(final, ensure_ascii=False)
+                assert final["success"] is False and "TOP-SECRET" not in said, said
+                answers.add(final["output"]["error"])
+    assert answers == {say("en", "kept_refused")}
+    assert module_fake.request_count == 0
+    copies = [p for p in tmp_path.parent.rglob("*") if p.name in ("server-only.png", "secret.txt")
+              and "gradio" in p.parts]
+    assert copies == []
+
+
 # --- ui/kept.py ---------------------------------------------------------------------------------
 
 

@@ -26,11 +26,13 @@ MAX_KEPT = 30  # conversations; the oldest beyond go
 
 
 def _words() -> str:
-    keys = {"trimmed": ("kept_trimmed", {"count": "{count}"}),
-            "evicted": ("kept_evicted", {"count": "{count}"}),
-            "failed": ("kept_failed", None), "untitled": ("kept_untitled", None)}
-    return json.dumps({lang: {name: say(lang, key, params) for name, (key, params) in keys.items()}
-                       for lang in ("en", "zh")}, ensure_ascii=False)
+    """The notices the page writes itself, in both languages (it picks the browser's)."""
+    count = {"count": "{count}"}  # filled in the page
+    return json.dumps({lang: {"trimmed": say(lang, "kept_trimmed", count),
+                              "evicted": say(lang, "kept_evicted", count),
+                              "failed": say(lang, "kept_failed"),
+                              "untitled": say(lang, "kept_untitled")} for lang in ("en", "zh")},
+                      ensure_ascii=False)
 
 
 _HELPERS = """const K = window.glmKept || (window.glmKept = (() => {
