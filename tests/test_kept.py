@@ -169,8 +169,8 @@ def test_a_forged_kept_conversation_restores_nothing_and_reads_no_file(app: AppP
                                              {"type": "text", "text": "FORGED QUESTION"}]},
                 {"role": "assistant", "content": [{"type": "text", "text": "FORGED ANSWER"}]}])
             page.reload()
-            expect(page.get_by_test_id("toast-text")).to_have_text(
-                say("en", "kept_refused"), timeout=30_000)
+            expect(page.locator("#kept-notice")).to_have_text(say("en", "kept_refused"),
+                                                              timeout=30_000)
             chat = page.locator("#chat")
             expect(chat).to_contain_text("Which quarter had the highest revenue")  # the empty chat
             assert "FORGED" not in chat.inner_text()
@@ -282,7 +282,7 @@ def test_a_conversation_too_long_for_the_browser_keeps_its_latest_turns(app: App
           const r = window.glmKept.save("long", [...turn(1), ...turn(2), ...turn(3)]);
           const kept = JSON.parse(localStorage.getItem("glm-vision-chat-conversation:long")).history;
           return [r, kept.filter(m => m.role === "user").map(m => m.content[0].text),
-                  window.glmKept.notice(r)];
+                  window.glmKept.said(r)];
         }""")
     finally:
         context.close()

@@ -33,7 +33,7 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden
 
 @dataclass(frozen=True)
 class Keeping:
-    """The components of this feature, placed under the chat by `place()`."""
+    """The components of this feature: `place_undo()` under the chat, `place()` below the input."""
 
     undo_clear: gr.Button
     earlier: gr.Dropdown
@@ -41,14 +41,16 @@ class Keeping:
     carrier: gr.Textbox  # what the browser sends back to be checked (emptied after)
 
 
-def place(i18n: gr.I18n) -> Keeping:
-    """Undo of Clear (shown after Clear), earlier conversations (when there are some), a notice."""
-    with gr.Row(equal_height=True, elem_id="kept"):
-        undo_clear = gr.Button(i18n("undo_clear"), size="sm", visible=False, elem_id="undo-clear",
-                               scale=0, min_width=220)
-        earlier = gr.Dropdown([], value=None, label=i18n("earlier_chats"),  # type: ignore[arg-type]
-                              visible=False, elem_id="earlier", scale=1)
-    notice = gr.Markdown(elem_classes="notice", elem_id="kept-notice")
+def place_undo(i18n: gr.I18n) -> gr.Button:
+    """"Conversation cleared — Undo", right under the chat, shown only after Clear."""
+    return gr.Button(i18n("undo_clear"), size="sm", visible=False, elem_id="undo-clear")
+
+
+def place(i18n: gr.I18n, undo_clear: gr.Button) -> Keeping:
+    """Earlier conversations (shown when there are some) and a notice (when there is one)."""
+    earlier = gr.Dropdown([], value=None, label=i18n("earlier_chats"),  # type: ignore[arg-type]
+                          visible=False, elem_id="earlier")
+    notice = gr.Markdown(elem_classes="notice", elem_id="kept-notice", visible=False)
     carrier = gr.Textbox(visible=False)
     return Keeping(undo_clear, earlier, notice, carrier)
 
@@ -79,9 +81,17 @@ def wire(demo: gr.Blocks, keeping: Keeping, chatbot: gr.Chatbot, stats: gr.Markd
     def reopen_chosen(_chosen: Any, text: str, request: gr.Request):
         return reopen(text, request)
 
+    def reopen_on_load(text: str, request: gr.Request):
+        """On load, not queued (no queue request for a page with nothing kept), so a refusal is
+        said in the notice under the chat: a toast only comes through the queue."""
+        try:
+            return (*reopen(text, request), gr.skip())
+        except gr.Error as e:
+            return gr.skip(), gr.skip(), "", gr.Markdown(e.message, visible=True)
+
     shown = [chatbot, stats, k.carrier]
-    quick = PRIVATE  # queued: a refusal's sentence reaches the page only from the queue
-    demo.load(reopen, k.carrier, shown, js=LOAD_JS, **quick)
+    demo.load(reopen_on_load, k.carrier, [*shown, k.notice], js=LOAD_JS, queue=False, **PRIVATE)
+    quick = PRIVATE  # queued: a refusal's sentence reaches the page as a toast
     demo.load(None, None, k.earlier, js=LIST_JS, **PRIVATE)
     k.undo_clear.click(reopen, k.carrier, shown, js=UNDO_CLEAR_JS, **quick).success(
         None, None, [k.earlier, k.undo_clear], js=OPENED_JS, **PRIVATE)

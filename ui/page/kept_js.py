@@ -118,9 +118,10 @@ _HELPERS = """const K = window.glmKept || (window.glmKept = (() => {
       entry.history = entry.history.slice(next);
     }
   };
-  const notice = (r) => r.failed ? words.failed
+  const said = (r) => r.failed ? words.failed
     : [r.trimmed ? words.trimmed.replace("{count}", r.trimmed) : "",
        r.evicted ? words.evicted.replace("{count}", r.evicted) : ""].filter(Boolean).join(" ");
+  const notice = (r) => ({__type__: "update", value: said(r), visible: !!said(r)});
   const when = (ms) => {
     const style = {dateStyle: "short", timeStyle: "short"};
     try { return new Date(ms).toLocaleString(navigator.language, style); } catch { return ""; }
@@ -137,7 +138,7 @@ _HELPERS = """const K = window.glmKept || (window.glmKept = (() => {
     const e = id && read(id);
     return e && Array.isArray(e.history) ? JSON.stringify(e.history) : "";
   };
-  return {tab, setTab, current, newId, read, save, notice, earlier, sent};
+  return {tab, setTab, current, newId, read, save, said, notice, earlier, sent};
 })());
 """
 
@@ -169,7 +170,7 @@ SAVE_AS_NEW_JS = _js("""(history) => {
 CLEAR_JS = _js("""() => {
   const id = K.current(), t = K.tab();
   t.current = K.newId(); t.cleared = K.read(id) ? id : null; K.setTab(t);
-  return ["", K.earlier(), {__type__: "update", visible: !!t.cleared}];
+  return [K.notice({}), K.earlier(), {__type__: "update", visible: !!t.cleared}];
 }""")
 
 # Reload: this tab's conversation, sent to the server to be checked and shown ("" if none).

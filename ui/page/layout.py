@@ -59,6 +59,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                       {"left": "\\(", "right": "\\)", "display": False}],
                     examples=_examples(), feedback_options=None, layout="bubble",
                 )
+                undo_clear = keeping.place_undo(i18n)
                 chat_input = gr.MultimodalTextbox(
                     file_types=["image"], file_count="multiple", sources=["upload"],
                     placeholder=i18n("placeholder"),  # type: ignore[arg-type]
@@ -66,7 +67,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     max_plain_text_length=1_000_000, elem_id="chat-input",
                 )
                 stats = gr.Markdown(elem_classes="stats", elem_id="stats")
-                kept = keeping.place(i18n)
+                kept = keeping.place(i18n, undo_clear)
                 with gr.Accordion(i18n("tools"), open=False, elem_id="tools"):
                     with gr.Row():
                         export_btn = gr.Button(i18n("export"), size="sm", elem_id="export")
