@@ -83,7 +83,12 @@ def test_a_reload_brings_back_the_conversation_and_its_model_notes(app: AppProce
     try:
         open_chat(page, app.url)
         choose_model(page, "GLM-4V")
+        calls: list[str] = []
+        page.on("request", lambda r: calls.append(r.url.split("?")[0]) if any(
+            route in r.url for route in ("/queue/join", "/run/predict")) else None)
         ask(page, "What colour is this?", image)
+        # The question, then the input unlocked when the answer ended; keeping the chat: nothing.
+        assert [c.rsplit("/", 2)[-2:] for c in calls] == [["queue", "join"], ["run", "predict"]]
         asked = module_fake.request_count
         page.reload()
         chat = page.locator("#chat")
