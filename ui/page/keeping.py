@@ -91,12 +91,11 @@ def wire(demo: gr.Blocks, keeping: Keeping, chatbot: gr.Chatbot, stats: gr.Markd
 
     shown = [chatbot, stats, k.carrier]
     demo.load(reopen_on_load, k.carrier, [*shown, k.notice], js=LOAD_JS, queue=False, **PRIVATE)
-    quick = PRIVATE  # queued: a refusal's sentence reaches the page as a toast
     demo.load(None, None, k.earlier, js=LIST_JS, **PRIVATE)
-    k.undo_clear.click(reopen, k.carrier, shown, js=UNDO_CLEAR_JS, **quick).success(
+    # Queued, so a refusal's sentence reaches the page as a toast; made current only on success.
+    k.undo_clear.click(reopen, k.carrier, shown, js=UNDO_CLEAR_JS, **PRIVATE).success(
         None, None, [k.earlier, k.undo_clear], js=OPENED_JS, **PRIVATE)
     k.earlier.input(reopen_chosen, [k.earlier, k.carrier], shown, js=OPEN_JS, preprocess=False,
-                    **quick).success(
-        None, None, [k.earlier, k.undo_clear], js=OPENED_JS, **PRIVATE)
+                    **PRIVATE).success(None, None, [k.earlier, k.undo_clear], js=OPENED_JS, **PRIVATE)
     k.earlier.focus(None, None, k.earlier, js=LIST_JS, **PRIVATE)
 
