@@ -82,6 +82,8 @@ LABELS: dict[str, dict[str, str]] = {
         "download_markdown": "Download Markdown",
         "download_json": "Download JSON",
         "import_json": "Import JSON",
+        "undo_clear": "Conversation cleared — Undo",
+        "earlier_chats": "Earlier conversations (kept in this browser only)",
     },
     "zh": {
         "heading": "## 看图问答\n拖入照片、截图或扫描件，用中文或英文提问，答案实时流式显示。",
@@ -156,6 +158,8 @@ LABELS: dict[str, dict[str, str]] = {
         "download_markdown": "下载 Markdown",
         "download_json": "下载 JSON",
         "import_json": "导入 JSON",
+        "undo_clear": "对话已清空 — 撤销",
+        "earlier_chats": "之前的对话（只保存在本浏览器中）",
     },
 }
 
@@ -397,6 +401,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "queue_position": "queue: {position}/{size} |",
         "queue_processing": "processing |",
         "store_unavailable": "The results database cannot be reached just now, so this was not saved or read. Try again in a moment: everything saved before is kept.",
+        "kept_image_gone": "(The image {name} is no longer on the server: uploads are deleted after a while. Attach it again to ask about it.)",
+        "kept_refused": "The saved conversation was not restored: it names a file that was not uploaded to this page.",
+        "kept_unreadable": "The saved conversation could not be read, so it was not restored.",
+        "kept_trimmed": "This browser's storage for conversations is full: the earliest messages of this conversation ({count}) will not come back after a reload: export it to keep everything.",
+        "kept_evicted": "Older saved conversations were removed to make room in this browser's storage: {count}.",
+        "kept_failed": "This browser did not let the page save the conversation: it will not come back after a reload (export it to keep it).",
+        "kept_untitled": "(images only)",
     },
     "zh": {
         "no_key": "没有 API Key：请在 .env 或 Space 的 Secrets 中设置 OPENAI_API_KEY，然后重启应用。",
@@ -635,6 +646,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "queue_position": "排队中：{position}/{size} |",
         "queue_processing": "处理中 |",
         "store_unavailable": "暂时无法连接结果数据库，这次没有保存或读取成功。请稍后再试：之前保存的内容都还在。",
+        "kept_image_gone": "（图片 {name} 已不在服务器上：上传的文件会在一段时间后删除。如需继续询问这张图，请重新添加。）",
+        "kept_refused": "保存的对话没有恢复：其中引用了一个并非上传到本页面的文件。",
+        "kept_unreadable": "保存的对话无法读取，所以没有恢复。",
+        "kept_trimmed": "本浏览器中保存对话的空间已满：重新加载后，这段对话最早的 {count} 条消息将不再显示：导出即可完整保留。",
+        "kept_evicted": "为腾出本浏览器的存储空间，已删除最早保存的 {count} 段对话。",
+        "kept_failed": "浏览器不允许本页面保存对话：重新加载后它将不再显示（导出即可保留）。",
+        "kept_untitled": "（仅图片）",
     },
 }
 

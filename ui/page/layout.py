@@ -11,9 +11,11 @@ from starlette.middleware import Middleware
 from ui.choices import Choices
 from ui.conversation import for_retry, pop_last_turn
 from ui.i18n import LABELS, say
+from ui.page import keeping
 from ui.page.chat import Chat, refuse, request_language
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
+from ui.page.kept_js import TAB_SETTINGS_JS
 from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
 from ui.page.scripts import (
     CSS,
@@ -66,6 +68,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                       {"left": "\\(", "right": "\\)", "display": False}],
                     examples=_examples(), feedback_options=None, layout="bubble",
                 )
+                undo_clear = keeping.place_undo(i18n)
                 chat_input = gr.MultimodalTextbox(
                     file_types=["image"], file_count="multiple", sources=["upload"],
                     placeholder=i18n("placeholder"),  # type: ignore[arg-type]
@@ -76,6 +79,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     stats = gr.Markdown(elem_classes="stats", elem_id="stats")
                     tools = Tools.build(i18n)
                 tools.build_outputs()
+                kept = keeping.place(i18n, undo_clear)
             with gr.Column(scale=1, min_width=280, elem_id="settings"):
                 # Typed model names only where they may be used (ui/page/chat.py _check_request).
                 model = gr.Dropdown(list(settings.models), value=settings.default_model,
@@ -170,15 +174,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
                **fast)
         unlock_after(retried)
 
-        tools.wire(chat, chatbot, remembered, roots, quiet)
+        imported = tools.wire(chat, chatbot, remembered, roots, quiet)
         settings_button.click(None, None, None, js=SETTINGS_JS, **private)  # phones: see scripts.CSS
 
         def undo(history: list[dict[str, Any]]):
             rest, text, files = pop_last_turn(history)
             return rest, {"text": text, "files": files}, ""
 
-        chatbot.undo(checked(undo, [chatbot], roots), chatbot, [chatbot, chat_input, stats],
-                     preprocess=False, queue=False, **private)
+        undone = chatbot.undo(checked(undo, [chatbot], roots), chatbot, [chatbot, chat_input, stats],
+                              preprocess=False, queue=False, **private)
         chatbot.clear(None, None, stats, js="() => ''", **private)
         # Stop is a signal to the running answer (it ends cleanly, partial reply kept), not
         # Gradio's cancel, which could paint "Error" over the chat on a busy server.
@@ -210,7 +214,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 values.append(chat.checked_setting(name, saved[key]) if key in saved else gr.skip())
             return [*values, gr.Chatbot(examples=_examples(request_language(request)))]
 
-        demo.load(restore, prefs, [*remembered, chatbot], queue=False, **private)
+        demo.load(restore, prefs, [*remembered, chatbot], js=TAB_SETTINGS_JS, queue=False, **private)
+        # The conversation too, per tab (ui/page/keeping.py): saved when an answer ends.
+        keeping.wire(demo, kept, chatbot, stats, roots,
+                     ended=[answering, example_answer, retried, undone], imported=imported)
         # In the page only: no request per keystroke or slider step.
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],

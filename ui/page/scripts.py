@@ -6,6 +6,7 @@ import json
 
 from ui.choices import Choices
 from ui.i18n import say
+from ui.page.kept_js import SETTINGS_TAB
 
 CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
@@ -101,7 +102,13 @@ KEY_KEEP_JS = """(key, remember) => {
 # The choices as the saved dict {"model": ..., "temperature": ...}; restore() reads it back (and
 # the {"0": model, "1": temperature, ...} that earlier versions saved).
 _NAMES = json.dumps(Choices.names())
-REMEMBER_JS = f"(...values) => Object.fromEntries(values.map((v, i) => [{_NAMES}[i], v]))"
+# Also kept for this tab alone (sessionStorage): a reload restores this tab's choices, not the
+# ones another tab saved last (ui/page/kept_js.py TAB_SETTINGS_JS).
+REMEMBER_JS = f"""(...values) => {{
+  const choices = Object.fromEntries(values.map((v, i) => [{_NAMES}[i], v]));
+  try {{ sessionStorage.setItem({json.dumps(SETTINGS_TAB)}, JSON.stringify(choices)); }} catch {{}}
+  return choices;
+}}"""
 
 
 # Gradio's page writes some toasts itself, in English whatever the page's language: every toast's

@@ -46,8 +46,9 @@ class Tools:
         self.curl_code = gr.Code(language="shell", label="curl", visible=False, elem_id="curl-code")
 
     def wire(self, chat: Chat, chatbot: gr.Chatbot, remembered: Sequence[gr.components.Component],
-             roots: Roots, quiet: dict[str, Any]) -> None:
-        """Each download is written on the click and saved by the browser as soon as it is there."""
+             roots: Roots, quiet: dict[str, Any]) -> Any:
+        """Each download is written on the click and saved by the browser as soon as it is there.
+        The import's event is returned (the conversation is kept in the browser after it)."""
         save: dict[str, Any] = {"js": DOWNLOAD_JS, "queue": False, **quiet}
         self.markdown.click(checked(chat.export_markdown, [chatbot], roots), chatbot,
                             self.download, preprocess=False, **quiet,
@@ -55,7 +56,8 @@ class Tools:
         self.json.click(checked(chat.export_json, [chatbot], roots), [chatbot, *remembered],
                         self.download, preprocess=False, **quiet,
                         ).success(None, self.download, None, **save)
-        self.importer.upload(checked(chat.import_, [self.importer], roots), self.importer,
-                             [chatbot, *remembered], preprocess=False, **quiet)
+        imported = self.importer.upload(checked(chat.import_, [self.importer], roots), self.importer,
+                                        [chatbot, *remembered], preprocess=False, **quiet)
         self.code.click(checked(chat.as_code, [chatbot], roots), [chatbot, *remembered],
                         [self.python_code, self.curl_code], preprocess=False, **quiet)
+        return imported
