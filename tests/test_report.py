@@ -224,6 +224,9 @@ def test_html_report_summary_reasons_and_grid(thumbnails: dict[str, bytes]) -> N
     assert "The endpoint is busy or rate-limiting this key" in shown
     assert "收据.jpg" in shown and "总金额是多少？" in shown and "128 元" in shown
     assert "thinking, long" in shown and "1234 + 56 tokens" in shown
+    # Two variants of a run are told apart by their choices, not only by their labels.
+    assert "glm-4.5v · temperature 0.2 · thinking as the endpoint decides" in shown
+    assert "glm-4.1v-thinking · max 4096 tokens" in shown
     # The receipt's thumbnail is embedded once although two rows ask about it; the SVG is not.
     assert len(re.findall(r"data:image/jpeg;base64,", text)) == 1
     assert "data:image/svg" not in text

@@ -273,3 +273,22 @@ def test_image_bytes_are_read_when_asked_for_not_all_at_once(tmp_path: Path) -> 
     with pytest.raises(OSError):
         testset.images[digest]
     assert len(testset.images) == 1
+
+
+def test_a_big_archive_is_opened_once_not_once_per_image(tmp_path: Path, monkeypatch) -> None:
+    # Opening a .zip reads its whole directory: once per member made 3,000 images take minutes.
+    png = image(tmp_path / "a.png", 1).read_bytes()
+    archive = zip_of(tmp_path / "many.zip", {f"im/{i}.png": png + i.to_bytes(4, "big") for i in range(300)})
+    opened = []
+    real_init = zipfile.ZipFile.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(args[0])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting_init)
+    testset = build([archive], "Q?")
+    assert len(testset.items) == 300 and len(opened) == 1
+    assert all(testset.images[i.image].startswith(png) for i in testset.items)
+    testset.images.close()
+    assert len(opened) == 2

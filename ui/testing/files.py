@@ -51,7 +51,7 @@ class Found:
     problems: list[Problem] = field(default_factory=list)
     full: bool = False
 
-    def add(self, name: str, source: Source, size: int) -> None:
+    def add(self, name: str, source: Source, size: int, archive: zipfile.ZipFile | None = None) -> None:
         if self.full:
             return
         if size > self.limits.image_bytes:
@@ -59,7 +59,7 @@ class Found:
                                          {"name": name, "limit": self.limits.image_bytes / 2**20}))
             return
         try:
-            data = read(source, self.limits.image_bytes)
+            data = read(source, self.limits.image_bytes, archive)
         except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, ValueError):
             self.problems.append(Problem("testset_image_unreadable", {"name": name}))
             return
@@ -107,13 +107,17 @@ def take(path: Path, found: Found) -> None:
 
 
 def _archive(path: Path, found: Found) -> None:
-    limits = found.limits
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
+        archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile, ValueError):
         found.problems.append(Problem("testset_zip_unreadable", {"name": path.name}))
         return
+    with archive:
+        _members(path, archive, found)
+
+
+def _members(path: Path, archive: zipfile.ZipFile, found: Found) -> None:
+    limits, infos = found.limits, archive.infolist()
     if len(infos) > limits.archive_members or sum(i.file_size for i in infos) > limits.archive_bytes:
         found.problems.append(Problem("testset_zip_too_big", {
             "name": path.name, "count": limits.archive_members, "limit": limits.archive_bytes / 2**30}))
@@ -132,18 +136,22 @@ def _archive(path: Path, found: Found) -> None:
             found.problems.append(Problem("testset_zip_encrypted",
                                           {"name": info.filename, "archive": path.name}))
         else:
-            found.add("/".join(parts), Source(path, info.filename), info.file_size)
+            found.add("/".join(parts), Source(path, info.filename), info.file_size, archive)
     if others:
         found.problems.append(Problem("testset_other_files", {"name": path.name, "count": others}))
 
 
-def read(source: Source, limit: int) -> bytes:
-    """At most limit + 1 bytes (so a file that grew past the limit is seen as too big)."""
+def read(source: Source, limit: int, archive: zipfile.ZipFile | None = None) -> bytes:
+    """An image's bytes, refused past `limit`; a member from `archive` when it is already open
+    (opening a .zip reads its whole directory: once per archive, not once per member)."""
     if source.member is None:
         with source.path.open("rb") as f:
             data = f.read(limit + 1)
+    elif archive is None:
+        with zipfile.ZipFile(source.path) as opened, opened.open(source.member) as f:
+            data = f.read(limit + 1)
     else:
-        with zipfile.ZipFile(source.path) as archive, archive.open(source.member) as f:
+        with archive.open(source.member) as f:
             data = f.read(limit + 1)
     if len(data) > limit:
         raise ValueError("larger than the limit")

@@ -35,7 +35,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def write_csv(out: IO[bytes], run: Run, cells: Iterable[Cell], lang: str) -> int:
     """One row per cell, headers in `lang`; the number of rows written."""
     count = 0
-    with _text(out) as text:
+    with utf8_text(out) as text:
         text.write("\ufeff")
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow([say(lang, f"report_col_{name}") for name in COLUMNS])
@@ -49,7 +49,7 @@ def write_csv(out: IO[bytes], run: Run, cells: Iterable[Cell], lang: str) -> int
 def write_jsonl(out: IO[bytes], run: Run, cells: Iterable[Cell], lang: str) -> int:
     """One JSON object per line and cell, with every field (answers never cut)."""
     count = 0
-    with _text(out) as text:
+    with utf8_text(out) as text:
         for cell in cells:
             text.write(json.dumps(cell_json(run, cell, lang), ensure_ascii=False) + "\n")
             count += 1
@@ -134,7 +134,7 @@ def _excel(value: Any, lang: str) -> Any:
 
 
 @contextmanager
-def _text(out: IO[bytes]) -> Iterator[io.TextIOWrapper]:
+def utf8_text(out: IO[bytes]) -> Iterator[io.TextIOWrapper]:
     """`out` as UTF-8 text with no newline translation, left open for the caller."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)  # type: ignore[type-var]
     try:

@@ -17,10 +17,11 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO
 
+from ui.choices import Choices
 from ui.i18n import say
-from ui.records import now_iso
+from ui.records import PROVENANCE_ICON, AnswerRecord, now_iso, provenance_message
 from ui.testing.cells import Cell, Run
-from ui.testing.report import _text, reason_label
+from ui.testing.report import reason_label, utf8_text
 from ui.testing.stats import Summary, summarize
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -50,7 +51,7 @@ def write_html(out: IO[bytes], run: Run, cells: Iterable[Cell], thumbnails: Mapp
     if summaries is None:
         cells = list(cells)
         summaries = summarize(run, cells)
-    with _text(out) as text:
+    with utf8_text(out) as text:
         title = say(lang, "report_title", {"title": run.title or run.id})
         text.write(f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n'
                    f'<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
@@ -60,7 +61,7 @@ def write_html(out: IO[bytes], run: Run, cells: Iterable[Cell], thumbnails: Mapp
         classes = _thumbnail_classes(run, thumbnails, text)
         text.write(f"</style>\n</head>\n<body>\n<h1>{_e(title)}</h1>\n")
         text.write(f'<p class="meta">{_e(say(lang, "report_meta", _meta(run)))}</p>\n')
-        text.writelines(_summary(summaries, lang))
+        text.writelines(_summary(run, summaries, lang))
         text.writelines(_reasons(summaries, lang))
         text.writelines(_errors(summaries, lang))
         text.writelines(_grid(run, cells, classes, lang))
@@ -99,7 +100,16 @@ def _seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-def _summary(summaries: list[Summary], lang: str) -> Iterator[str]:
+def _variant(run: Run, index: int, lang: str) -> str:
+    """The model and the choices that differ from the defaults, as the chat's note says them."""
+    if not 0 <= index < len(run.variants):
+        return ""
+    choices = run.variants[index].choices
+    note = provenance_message(AnswerRecord(choices.model, choices), Choices(), lang)
+    return str(note["metadata"]["title"]).removeprefix(PROVENANCE_ICON).strip()
+
+
+def _summary(run: Run, summaries: list[Summary], lang: str) -> Iterator[str]:
     yield f"<h2>{_e(say(lang, 'report_summary'))}</h2>\n<table>\n<tr>"
     yield "".join(f"<th>{_e(say(lang, head))}</th>" for head in SUMMARY_HEADS) + "</tr>\n"
     for s in summaries:
@@ -111,7 +121,7 @@ def _summary(summaries: list[Summary], lang: str) -> Iterator[str]:
                                                "high": _percent(s.interval.high)})
         figures = (s.cells, s.rated, share, s.failed, _seconds(s.first_token_median),
                    _seconds(s.total_median), f"{s.prompt_tokens:,} + {s.completion_tokens:,}")
-        yield (f"<tr><td>{_e(s.label)}</td><td>{_e(s.model)}</td>"
+        yield (f"<tr><td>{_e(s.label)}</td><td>{_e(_variant(run, s.variant, lang))}</td>"
                + "".join(f'<td class="num">{_e(f)}</td>' for f in figures) + "</tr>\n")
     yield f'</table>\n<p class="hint">{_e(say(lang, "report_interval_note"))}</p>\n'
 

@@ -12,6 +12,7 @@ questions of the next run).
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,15 +26,25 @@ __all__ = ["Limits", "TestSet", "build"]
 
 
 class ImageBytes(Mapping[str, bytes]):
-    """The bytes of each image of the set by its SHA-256, read from its file when asked for."""
+    """The bytes of each image of the set by its SHA-256, read from its file when asked for. The
+    last .zip read from stays open until the next one (or close()): reading a whole archive in
+    order opens it once."""
 
     def __init__(self, sources: Mapping[str, Source], limit: int) -> None:
         self._sources, self._limit = dict(sources), limit
+        self._open: tuple[Path, zipfile.ZipFile] | None = None
 
     def __getitem__(self, digest: str) -> bytes:
-        data = read(self._sources[digest], self._limit)
+        source = self._sources[digest]
+        archive = None
+        if source.member is not None:
+            if self._open is None or self._open[0] != source.path:
+                self.close()
+                self._open = (source.path, zipfile.ZipFile(source.path))
+            archive = self._open[1]
+        data = read(source, self._limit, archive)
         if hashlib.sha256(data).hexdigest() != digest:
-            raise OSError(f"{self._sources[digest].path.name} changed after it was read")
+            raise OSError(f"{source.path.name} changed after it was read")
         return data
 
     def __iter__(self) -> Iterator[str]:
@@ -41,6 +52,12 @@ class ImageBytes(Mapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self._sources)
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
+
 
 @dataclass
 class TestSet:
