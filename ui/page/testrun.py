@@ -82,7 +82,10 @@ class TestPage(Focus):
         lines = [f"- {sanitize(s)}" for s in found.sentences(lang)]
         if found.items:
             asked = Counter(item.image for item in found.items)  # image → its questions
-            tokens = sum(estimated_tokens(found.images[d], quality) * n for d, n in asked.items())
+            try:
+                tokens = sum(estimated_tokens(found.images[d], quality) * n for d, n in asked.items())
+            finally:
+                found.images.close()
             models_n = max(len(models or []), 1)
             lines.insert(0, view.plan(lang, len(asked), max(asked.values()), models_n,
                                       len(found.items) * models_n, tokens, self._at_once()))

@@ -106,9 +106,12 @@ def new_run(store: Store, found: TestSet, variants: list[Variant], owner: str, t
     """A run of this test set: each image stored once (with its thumbnail), one cell per item ×
     variant, all pending."""
     names = {item.image: item.name for item in reversed(found.items)}  # the first name given
-    for digest, name in names.items():
-        data = found.images[digest]
-        store.put_image(data, name, thumbnail(data) or b"")
+    try:
+        for digest, name in names.items():
+            data = found.images[digest]
+            store.put_image(data, name, thumbnail(data) or b"")
+    finally:
+        found.images.close()  # the last .zip read from
     return store.create_run(title, owner, found.items, variants)
 
 
