@@ -15,6 +15,7 @@ from ui.i18n import LABELS, say
 from ui.page.chat import Chat, refuse, request_language
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
+from ui.page.markdown_js import LinearMarkdown
 from ui.page.middleware import AskDefaults, PrepareOnUpload
 from ui.page.scripts import (
     CSS,
@@ -245,5 +246,6 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "show_error": False, "allowed_paths": [str(ASSETS)],
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
                                           Middleware(PrepareOnUpload, quality=settings.image_quality),
-                                          Middleware(AskDefaults, defaults=ASK_DEFAULTS)]}}
+                                          Middleware(AskDefaults, defaults=ASK_DEFAULTS),
+                                          Middleware(LinearMarkdown)]}}
 
