@@ -4,9 +4,10 @@ The chat renders each message with the marked 12 bundled in Gradio's `markdown-c
 `walkTokens` gathers what it visits with `n = n.concat(...)` once per token, copying everything
 gathered so far: quadratic in the tokens of one block. With line breaks on, every line of a
 paragraph is two tokens (text, <br>), and Gradio walks each changed block two to three times per
-update, so a 100 KB answer of 20,000 short lines took minutes to appear (12.9 s in the report;
-10,000 lines 48 s here) while a 100 KB answer in long lines takes well under a second.
-bench/markdown_lines.py measures it with and without this patch.
+update, so a 100 KB answer of 20,000 short lines took long to appear (12.9 s in the report)
+while one of the same size in long lines did not. bench/markdown_lines.py, median of 3 on this
+machine while it was busy (load ~20): shown after 166 s with Gradio's chunk, 10.7 s with this
+one, 6.1 s for long lines; the page's script time 156 s → 1.0 s.
 
 The same file is served with those `concat`s appending in place, which gives the same array
 (`concat` spreads an array argument and appends anything else; the array is local to the call).
