@@ -5,9 +5,9 @@ The chat renders each message with the marked 12 bundled in Gradio's `markdown-c
 gathered so far: quadratic in the tokens of one block. With line breaks on, every line of a
 paragraph is two tokens (text, <br>), and Gradio walks each changed block two to three times per
 update, so a 100 KB answer of 20,000 short lines took long to appear (12.9 s in the report)
-while one of the same size in long lines did not. bench/markdown_lines.py, median of 3 on this
-machine while it was busy (load ~20): shown after 166 s with Gradio's chunk, 10.7 s with this
-one, 6.1 s for long lines; the page's script time 156 s → 1.0 s.
+while one of the same size in long lines did not. bench/markdown_lines.py, median of 3: shown
+after 19.3 s with Gradio's chunk, 1.47 s with this one, 0.41 s for long lines; the page's script
+time 18.3 s → 0.20 s (on a machine busy with other work, load ~20: 166 s → 10.7 s).
 
 The same file is served with those `concat`s appending in place, which gives the same array
 (`concat` spreads an array argument and appends anything else; the array is local to the call).
