@@ -51,13 +51,15 @@ FAULTS = frozenset({
     "stall_mid",        # after half the chunks, send nothing for `stall` seconds, then abort
     "malformed_chunk",  # after half the chunks, a `data: {not json` line, then carry on
     "error_event",      # after half the chunks, a `data: {"error": {...}}` frame, then end the body
+    "endless_line",     # after half the chunks, a data line of ENDLESS_LINE bytes that never ends
     "no_choices",       # every chunk has "choices": [] (the last one still carries usage)
     "no_done",          # a complete stream that ends without `data: [DONE]`
     # Not faults, but wire formats real servers use and clients must read:
     "sse_variants",     # CRLF line ends, `: keep-alive` comments, event/id fields, split data lines
     "ignore_stream",    # stream=true answered with one whole JSON completion (some proxies)
 })
-_MID_FAULTS = frozenset({"drop_mid", "stall_mid", "malformed_chunk", "error_event"})
+_MID_FAULTS = frozenset({"drop_mid", "stall_mid", "malformed_chunk", "error_event", "endless_line"})
+ENDLESS_LINE = 64 * 1024 * 1024  # bytes of the endless_line fault's line, sent 64 KB at a time
 
 MODELS = ("glm-4v-plus-0111", "glm-4v-plus", "glm-4v-flash", "glm-4.1v-thinking-flash",
           "glm-4.5v", "glm-4.6v")
@@ -418,6 +420,13 @@ class FakeOpenAI:
                                "message": reply.error_message or "网络错误，请联系客服。"}}
             await conn.send(b"data: " + _dumps(error) + b"\n\n")
             await conn.end()
+            return
+        if reply.fault == "endless_line":
+            await conn.send(b'data: {"choices":[{"index":0,"delta":{"content":"')
+            piece = b"x" * 65536
+            for _ in range(ENDLESS_LINE // len(piece)):
+                await conn.send(piece)
+            conn.abort()
             return
         if reply.fault == "malformed_chunk":
             await conn.send(b"data: {not json\n\n")

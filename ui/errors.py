@@ -18,7 +18,8 @@
               messages_illegal, prompt_too_long, sensitive_input, too_large, quota,
               rate_limited*, server_error*, unknown
           transport:  connect (no response), dropped (mid-body), timeout_first, stalled
-          stream:     malformed (unparseable chunk), stream_error ({"error": …} frame)
+          stream:     malformed (unparseable chunk), stream_error ({"error": …} frame),
+                      oversized (a line, event or body over ui/endpoint MAX_EVENT_BYTES)
           * retried before the first token (ui/endpoint/); everything else goes to the user at once
 
 A finish_reason other than `stop` is not an error (the answer arrived) but still gets a sentence:

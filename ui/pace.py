@@ -3,13 +3,15 @@
 Every update makes Gradio postprocess, diff and send the whole conversation: ~0.8 ms for a new
 chat, ~1.5 ms after 40 turns on the bench machine, and more on a busy server. `Pace` spaces updates out in
 proportion to what they cost; `paced` makes sure an update held back still goes out when it is
-due, even if the endpoint goes quiet.
+due, even if the endpoint goes quiet. `Resends` spaces out /ask's updates for clients that get
+the whole answer in each one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -118,3 +120,45 @@ async def paced(events: AsyncIterator[E], pace: Pace, stop: asyncio.Event | None
             reader.cancel()
             with contextlib.suppress(BaseException):
                 await reader
+
+
+class Resends:
+    """When /ask's next update may go out, for a client that gets the whole answer in every update.
+
+    Gradio's REST route (/gradio_api/call/ask, curl and plain HTTP) sends each update whole, so
+    N updates of a growing answer cost about N times its length: a 16k-token answer (82 KB) once
+    became 18.4 MB. Here an update goes out only while everything sent so far stays within
+    SHARE × the answer's UTF-8 size + FREE bytes. Short answers still stream word by word; longer
+    ones in steps that grow with them (each about 1/SHARE of what is there); and a client receives
+    at most (SHARE + 2) × the final answer + FREE, the last update and Gradio's closing event
+    each carrying it whole (twice that for Chinese, whose characters JSON escapes to 6 bytes).
+    Sizes are measured on what was added since the last look, so each character is counted once.
+
+    Use: `if final or resends.due(text): resends.sending(); yield text`.
+    """
+
+    SHARE = 5
+    FREE = 32 * 1024
+    FRAME = 40  # bytes of "event: generating\ndata: [...]\n\n" around each update
+
+    def __init__(self) -> None:
+        self.sent = 0  # bytes sent so far
+        self._text = ""
+        self._size = 0  # UTF-8 bytes of _text
+        self._wire = 0  # its bytes as JSON
+
+    def due(self, text: str) -> bool:
+        self._measure(text)
+        return self.sent + self._wire + self.FRAME <= self.SHARE * self._size + self.FREE
+
+    def sending(self) -> None:
+        """Right before the text last looked at goes out."""
+        self.sent += self._wire + self.FRAME
+
+    def _measure(self, text: str) -> None:
+        if not text.startswith(self._text):
+            self._text, self._size, self._wire = "", 0, 0
+        added = text[len(self._text):]
+        self._text = text
+        self._size += len(added.encode("utf-8", "surrogatepass"))
+        self._wire += len(json.dumps(added)) - 2

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("glmchat")
 
 MAX_RETRY_WAIT = 30.0  # a longer Retry-After is not waited out silently: the user is told instead
+# The longest line, event or non-streamed body read from the endpoint. A real chunk is a few
+# hundred bytes and a whole 32k-token completion well under 1 MB; more is an endpoint gone wrong.
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class Endpoint:
@@ -175,6 +178,8 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest,
         error = classify_http(None, code, message)
         if error.key == "unknown":
             error = EndpointError("stream_error", code=code, detail=error.params["detail"])
+    except _TooLarge:  # an endless line (or event, or body): stop reading, keep what arrived
+        error = EndpointError("oversized", limit=MAX_EVENT_BYTES // (1024 * 1024))
     except (ValueError, TypeError, AttributeError, LookupError):  # a broken line or chunk
         error = EndpointError("malformed")
     else:
@@ -183,6 +188,10 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest,
     log.warning("endpoint error %s status=%s code=%s after_output=%s detail=%s", error.key,
                 error.status, error.code, started, error.params.get("detail", ""))
     raise error
+
+
+class _TooLarge(Exception):
+    """A line, an event or a whole body longer than MAX_EVENT_BYTES."""
 
 
 class _FrameError(Exception):
@@ -197,32 +206,54 @@ async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
     """The JSON object of each server-sent event's `data`, up to `[DONE]`.
 
     A body that is not an event stream (a proxy that ignored stream=true) is read as one
-    whole completion and comes out as one chunk in the streaming shape.
+    whole completion and comes out as one chunk in the streaming shape. Each byte is looked at
+    once however the body is cut into pieces, and a line, an event or a whole body longer than
+    MAX_EVENT_BYTES ends the answer (_TooLarge): a hostile endpoint's endless line once took 31 s
+    of the event loop, which every other visitor shares.
     """
     if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
-        whole = json.loads(await response.aread())
+        body = bytearray()
+        async for piece in response.aiter_bytes():
+            body += piece
+            if len(body) > MAX_EVENT_BYTES:
+                raise _TooLarge
+        whole = json.loads(body)
         for choice in whole.get("choices") or []:
             choice["delta"] = choice.pop("message", None) or {}
         yield _checked(whole)
         return
     done = False
     data: list[bytes] = []
-    pending = b""
+    size = 0  # bytes in `data`
+    partial = bytearray()  # a line whose end has not arrived yet
     async for piece in response.aiter_bytes():
-        *lines, pending = (pending + piece).split(b"\n")
+        if done:  # read on to the end, so the connection can be reused, but not for ever
+            size += len(piece)
+            if size > MAX_EVENT_BYTES:
+                return
+            continue
+        *lines, rest = piece.split(b"\n")
+        if lines and partial:  # the line that was waiting for its end
+            partial += lines[0]
+            lines[0] = bytes(partial)
+            partial.clear()
+        partial += rest
+        if len(partial) > MAX_EVENT_BYTES:
+            raise _TooLarge
         for line in lines:
-            if done:
-                break
             if line.endswith(b"\r"):
                 line = line[:-1]
             if line.startswith(b"data:"):
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
+                size += len(data[-1])
+                if size > MAX_EVENT_BYTES:
+                    raise _TooLarge
             elif not line and data:  # a blank line ends the event
-                payload, data = b"\n".join(data), []
+                payload, data, size = b"\n".join(data), [], 0
                 if payload.startswith(b"[DONE]"):
-                    done = True  # read on to the end, so the connection can be reused
-                else:
-                    yield _checked(json.loads(payload))
+                    done = True
+                    break
+                yield _checked(json.loads(payload))
     if data and not done and not (payload := b"\n".join(data)).startswith(b"[DONE]"):
         yield _checked(json.loads(payload))  # the last event, without its blank line
 

@@ -32,6 +32,7 @@ from ui.errors import FINISH_KEYS, ChatError, InputError
 from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import language, say
 from ui.imaging.uploads import prepare_uploads
+from ui.pace import Resends
 from ui.settings import Settings
 from ui.snippets import to_curl, to_python
 
@@ -204,6 +205,7 @@ class Chat(Answerer):
         """Ask one question about the images; streams the answer text as it grows."""
         lang = request_language(request)
         text = ""  # the answer as last sent
+        resends = Resends() if _whole_updates(request) else None
         try:
             self.roots.check(images)  # first: a forged path gets the same sentence as any other
             files, question, model, temperature, max_tokens, system_prompt, api_key = _api_inputs(
@@ -224,7 +226,10 @@ class Chat(Answerer):
                             shown = step.answer.raw  # as the model wrote it, markers and all
                             if step.final and step.error is None:
                                 shown += self._closing_notes(step, lang)
-                            if shown != text:
+                            if shown != text and (step.final or resends is None
+                                                  or resends.due(shown)):
+                                if resends is not None:
+                                    resends.sending()
                                 text = shown
                                 yield text
                             if step.error is not None:
@@ -304,6 +309,14 @@ def _visitor(request: gr.Request | None) -> str | None:
             return forwarded.split(",")[0].strip()
     client = getattr(request, "client", None)
     return getattr(client, "host", None) or None
+
+
+def _whole_updates(request: gr.Request | None) -> bool:
+    """Whether the caller gets the whole answer again with each update: through Gradio's REST
+    route (/call/ask) it does; through its queue (gradio_client, the JavaScript client) it gets
+    only what was added, so there every step can go out."""
+    path = getattr(getattr(request, "url", None), "path", None)
+    return not (isinstance(path, str) and path.endswith("/queue/join"))
 
 
 def request_language(request: gr.Request | None) -> str:

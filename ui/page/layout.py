@@ -16,6 +16,7 @@ from ui.page.chat import Chat, refuse, request_language
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
 from ui.page.kept_js import TAB_SETTINGS_JS
+from ui.page.markdown_js import LinearMarkdown
 from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
 from ui.page.scripts import (
     CSS,
@@ -248,5 +249,6 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
             "app_kwargs": {"middleware": [Middleware(SecurityHeaders),
                                           Middleware(TestImages, store=lambda: shared_store(settings)),
                                           Middleware(PrepareOnUpload, quality=settings.image_quality),
-                                          Middleware(AskDefaults, defaults=ASK_DEFAULTS)]}}
+                                          Middleware(AskDefaults, defaults=ASK_DEFAULTS),
+                                          Middleware(LinearMarkdown)]}}
 
