@@ -751,3 +751,34 @@ def test_the_readme_ask_example_asks_about_every_image_the_app_accepts(app: AppP
     assert [line.split()[0] for line in answers] == ["a.jpg", "b.PNG", "c.webp"]
     assert all("images: 1" in line for line in answers)  # each asked with its image
     assert "notes.txt" not in printed
+
+
+def test_what_the_model_saw_in_the_page_counts_the_images_that_went_out(app: AppProcess,
+                                                                         module_fake: FakeOpenAI,
+                                                                         browser, tmp_path):
+    """Turn 2 resends turn 1's two images with its own: the note says 3 images, as the request
+    carried. When the endpoint refuses the request, no note claims a model saw anything."""
+    from playwright.sync_api import expect
+
+    images = [make_image(tmp_path / f"shot{i}.png", (60 + i, 40), (40 * i, 90, 200)) for i in range(3)]
+    page = browser.new_page()
+    try:
+        box = open_chat(page, app.url)
+        chat = page.locator("#chat")
+        ask(page, "First two?", images[0], images[1])
+        expect(chat).to_contain_text("Echo: First two? | images: 2", timeout=15_000)
+        expect(box).to_be_editable(timeout=10_000)
+        ask(page, "And this one?", images[2])
+        expect(chat).to_contain_text("Echo: And this one? | images: 3", timeout=15_000)
+        assert len(module_fake.requests[-1].images()) == 3
+        seen = chat.get_by_text(re.compile(r"What the model saw: \d+ images?"))
+        expect(seen).to_have_count(2)
+        expect(seen.last).to_contain_text("What the model saw: 3 images")
+        expect(box).to_be_editable(timeout=10_000)
+
+        module_fake.script(Reply(status=401, error_code="1001", error_message="令牌已过期"))
+        ask(page, "Once more?", images[0])
+        expect(chat).to_contain_text("API key was refused", timeout=15_000)
+        expect(seen).to_have_count(2)  # nothing reached a model: no third note
+    finally:
+        page.close()
