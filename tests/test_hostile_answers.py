@@ -244,7 +244,6 @@ def test_maths_too_deep_to_render_shows_as_code_and_the_tab_survives(app: AppPro
                 {"role": "assistant", "content": [{"type": "text", "text": text}]}]}
             exported = tmp_path / "deep.json"
             exported.write_text(json.dumps(document), "utf-8")
-            page.locator("#tools").click()
             with page.expect_file_chooser() as chooser:
                 page.locator("#import").click()
             chooser.value.set_files(str(exported))
