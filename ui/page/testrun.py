@@ -63,6 +63,8 @@ def store_problem(settings: Settings) -> str:
 class TestPage(Focus):
     """Everything the Test page does: set up, run, watch, rate, take home."""
 
+    __test__ = False  # a page, not a pytest test class
+
     def __init__(self, settings: Settings, store: Store, runs: Runs, data_dir: Path) -> None:
         super().__init__(settings, store, runs)
         self.data_dir = data_dir
