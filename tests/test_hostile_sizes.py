@@ -22,8 +22,9 @@ from gradio_client import Client
 from tests.conftest import TEST_KEY, AppProcess, Browser
 from tests.fake_openai import ENDLESS_LINE, FakeOpenAI, Reply
 from ui.conversation import user_message
-from ui.endpoint import stream as endpoint_stream
-from ui.endpoint.stream import MAX_EVENT_BYTES, _chunks
+from ui.endpoint import sse as endpoint_sse
+from ui.endpoint.sse import MAX_EVENT_BYTES
+from ui.endpoint.sse import chunks as _chunks
 from ui.pace import Resends
 from ui.page.chat import Chat
 from ui.settings import Settings
@@ -85,7 +86,7 @@ def test_the_reader_stops_at_its_cap(content_type: str) -> None:
     cap: the reader gives up there instead of holding and scanning 64 MB."""
     body = Body(endless(b'data: {"choices":[{"delta":{"content":"', 64 * 1024 * 1024, 65536),
                 content_type)
-    with pytest.raises(endpoint_stream._TooLarge):
+    with pytest.raises(endpoint_sse.TooLarge):
         asyncio.run(read_all(body))
     assert body.taken <= MAX_EVENT_BYTES + 65536 + 64
 
@@ -93,7 +94,7 @@ def test_the_reader_stops_at_its_cap(content_type: str) -> None:
 def test_many_data_lines_in_one_event_count_towards_the_cap() -> None:
     piece = (b"data: " + b"x" * 1000 + b"\n") * 64  # 64,000 bytes of data, no blank line
     body = Body([piece] * (MAX_EVENT_BYTES // 64_000 + 2))
-    with pytest.raises(endpoint_stream._TooLarge):
+    with pytest.raises(endpoint_sse.TooLarge):
         asyncio.run(read_all(body))
 
 

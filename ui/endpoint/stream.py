@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import random
@@ -24,13 +23,11 @@ from ui.endpoint.redact import describe, mask_secrets, summary
 from ui.endpoint.request import (
     ChatRequest,
     Event,
-    Finish,
     ReasoningDelta,
     Retrying,
-    Skipped,
     TextDelta,
-    Usage,
 )
+from ui.endpoint.sse import MAX_EVENT_BYTES, FrameError, TooLarge, chunks, events
 from ui.errors import EndpointError, classify_http
 from ui.settings import Settings
 
@@ -40,9 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("glmchat")
 
 MAX_RETRY_WAIT = 30.0  # a longer Retry-After is not waited out silently: the user is told instead
-# The longest line, event or non-streamed body read from the endpoint. A real chunk is a few
-# hundred bytes and a whole 32k-token completion well under 1 MB; more is an endpoint gone wrong.
-MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class Endpoint:
@@ -161,8 +155,8 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest,
         create = client.chat.completions.with_streaming_response.create
         async with create(**request.body(), stream=True) as response:
             opened = True
-            async for chunk in _chunks(response.http_response):
-                for event in _events(chunk):
+            async for chunk in chunks(response.http_response):
+                for event in events(chunk):
                     started = started or isinstance(event, TextDelta | ReasoningDelta)
                     yield event
     except openai.APIStatusError as e:  # an HTTP error status before the stream
@@ -173,12 +167,12 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest,
     except (openai.APIConnectionError, httpx2.RequestError, httpx2.StreamError, OSError,
             anyio.EndOfStream):  # refused / reset before the response, or dropped mid-body
         error = EndpointError("dropped" if opened else "connect")
-    except _FrameError as e:  # an {"error": ...} frame inside the stream (no status)
+    except FrameError as e:  # an {"error": ...} frame inside the stream (no status)
         _, code, message = _error_fields(e.body, "An error occurred during streaming")
         error = classify_http(None, code, message)
         if error.key == "unknown":
             error = EndpointError("stream_error", code=code, detail=error.params["detail"])
-    except _TooLarge:  # an endless line (or event, or body): stop reading, keep what arrived
+    except TooLarge:  # an endless line (or event, or body): stop reading, keep what arrived
         error = EndpointError("oversized", limit=MAX_EVENT_BYTES // (1024 * 1024))
     except (ValueError, TypeError, AttributeError, LookupError):  # a broken line or chunk
         error = EndpointError("malformed")
@@ -188,132 +182,6 @@ async def _stream_once(client: AsyncOpenAI, request: ChatRequest,
     log.warning("endpoint error %s status=%s code=%s after_output=%s detail=%s", error.key,
                 error.status, error.code, started, error.params.get("detail", ""))
     raise error
-
-
-class _TooLarge(Exception):
-    """A line, an event or a whole body longer than MAX_EVENT_BYTES."""
-
-
-class _FrameError(Exception):
-    """An {"error": ...} object sent inside the event stream."""
-
-    def __init__(self, body: object) -> None:
-        super().__init__("error frame")
-        self.body = body
-
-
-async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON object of each server-sent event's `data`, up to `[DONE]`.
-
-    A body that is not an event stream (a proxy that ignored stream=true) is read as one
-    whole completion and comes out as one chunk in the streaming shape. Each byte is looked at
-    once however the body is cut into pieces, and a line, an event or a whole body longer than
-    MAX_EVENT_BYTES ends the answer (_TooLarge): a hostile endpoint's endless line once took 31 s
-    of the event loop, which every other visitor shares.
-    """
-    if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
-        body = bytearray()
-        async for piece in response.aiter_bytes():
-            body += piece
-            if len(body) > MAX_EVENT_BYTES:
-                raise _TooLarge
-        whole = json.loads(body)
-        for choice in whole.get("choices") or []:
-            choice["delta"] = choice.pop("message", None) or {}
-        yield _checked(whole)
-        return
-    done = False
-    data: list[bytes] = []
-    size = 0  # bytes in `data`
-    partial = bytearray()  # a line whose end has not arrived yet
-    async for piece in response.aiter_bytes():
-        if done:  # read on to the end, so the connection can be reused, but not for ever
-            size += len(piece)
-            if size > MAX_EVENT_BYTES:
-                return
-            continue
-        *lines, rest = piece.split(b"\n")
-        if lines and partial:  # the line that was waiting for its end
-            partial += lines[0]
-            lines[0] = bytes(partial)
-            partial.clear()
-        partial += rest
-        if len(partial) > MAX_EVENT_BYTES:
-            raise _TooLarge
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-                size += len(data[-1])
-                if size > MAX_EVENT_BYTES:
-                    raise _TooLarge
-            elif not line and data:  # a blank line ends the event
-                payload, data, size = b"\n".join(data), [], 0
-                if payload.startswith(b"[DONE]"):
-                    done = True
-                    break
-                yield _checked(json.loads(payload))
-    if data and not done and not (payload := b"\n".join(data)).startswith(b"[DONE]"):
-        yield _checked(json.loads(payload))  # the last event, without its blank line
-
-
-def _checked(chunk: Any) -> dict[str, Any]:
-    if not isinstance(chunk, dict):
-        raise ValueError("chunk is not an object")
-    if chunk.get("error"):
-        raise _FrameError(chunk["error"])
-    return chunk
-
-
-def _events(chunk: dict[str, Any]) -> list[Event]:
-    """What one chunk says: usage, thinking, answer text, finish reason."""
-    events: list[Event] = []
-    usage = chunk.get("usage")
-    if usage:
-        events.append(Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0))
-    choices = chunk.get("choices")
-    if not choices:
-        return events
-    choice = choices[0]
-    delta = choice.get("delta") or {}
-    skipped = 0
-    for field, kind in (("reasoning_content", ReasoningDelta), ("content", TextDelta)):
-        text, left_out = _as_text(delta.get(field))
-        skipped += left_out
-        if text:
-            events.append(kind(text))
-    if skipped:
-        events.append(Skipped(skipped))
-    if reason := choice.get("finish_reason"):
-        events.append(Finish(str(reason)))
-    return events
-
-
-def _as_text(value: Any) -> tuple[str, int]:
-    """A delta's content as text, and how many parts of it are not text and were left out.
-
-    A string is itself; OpenAI-style content parts (`[{"type": "text", "text": ...}]`, or one
-    such part alone) give their text; a number or true/false its JSON spelling. Anything else (an
-    image part, some other object) is nothing a chat can show, never its Python repr.
-    """
-    if value is None or isinstance(value, str):
-        return value or "", 0
-    if isinstance(value, bool | int | float):
-        return json.dumps(value), 0
-    if isinstance(value, dict):
-        text = value.get("text")
-        if isinstance(text, str) and value.get("type", "text") in ("text", "output_text"):
-            return text, 0
-        return "", 1
-    if isinstance(value, list):
-        texts, left_out = [], 0
-        for part in value:
-            text, skipped = _as_text(part) if not isinstance(part, list) else ("", 1)
-            texts.append(text)
-            left_out += skipped
-        return "".join(texts), left_out
-    return "", 1
 
 
 def _from_status(e: Any) -> EndpointError:  # an openai.APIStatusError
