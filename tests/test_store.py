@@ -481,3 +481,17 @@ def test_processes_starting_together_on_a_new_database_set_it_up_once(place: Pla
     assert {version(s.db) for s in opened} == {LATEST}  # type: ignore[attr-defined]
     with opened[0].db.read() as tx:  # type: ignore[attr-defined]
         assert tx.one("SELECT COUNT(*) FROM schema_version")[0] == 1
+
+
+def test_a_run_read_again_is_not_parsed_again_and_still_shows_its_status(place: Place) -> None:
+    store = place.open()
+    run = store.create_run("Large", "ana", items(300), VARIANTS)
+    first = store.run(run.id)
+    store.set_status(run.id, "running")
+    again = store.run(run.id)
+    assert first is not None and again is not None
+    assert again.status == "running" and again == replace(run, status="running")
+    # each page of the grid reads its run: a 5,000-cell run's items were parsed on every click
+    assert again.items is first.items and again.variants is first.variants
+    other = place.open()  # another server sharing the database sees the same run
+    assert other.run(run.id) == again

@@ -201,8 +201,15 @@ class TestPage:
             state = View()
             return (state, gr.Timer(active=False), *self.render(state, lang))
         state = View(int(run_id))
-        return (state, gr.Timer(active=self.runs.running(state.run_id or 0)),
-                *self.render(state, lang))
+        # the grid at once; the summary reads every cell, so run_summary fills it in next
+        shown = list(self.render(state, lang, summary=False))
+        shown[3] = ""  # not the summary of the run shown before
+        return (state, gr.Timer(active=self.runs.running(state.run_id or 0)), *shown)
+
+    def run_summary(self, state: View, request: gr.Request) -> str:
+        """The summary of the run in view (after open_run has shown its grid)."""
+        run = self.store.run(state.run_id) if state.run_id is not None else None
+        return self.summary(run, request_language(request)) if run is not None else ""
 
     def filter(self, state: View, variant: str, status: str, verdict: str, reason: str,
                request: gr.Request) -> tuple[Any, ...]:
@@ -211,7 +218,7 @@ class TestPage:
                            verdict={"good": 1, "bad": -1, "unrated": 0}.get(verdict),
                            reason=reason if reason in REASONS else None)
         state = replace(state, where=where, offset=0, focus=None)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary=False))
 
     def page(self, state: View, step: int, request: gr.Request) -> tuple[Any, ...]:
         if state.run_id is None:
@@ -220,7 +227,7 @@ class TestPage:
         total = self.store.count(state.run_id, state.where)
         offset = min(max(0, state.offset + step * size), max(0, (total - 1) // size * size))
         state = replace(state, offset=offset, focus=None)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary=False))
 
     def prev_page(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         return self.page(state, -1, request)
@@ -242,8 +249,10 @@ class TestPage:
         return run, self.store.cells(run.id, state.where, offset=state.offset,
                                      limit=self._page_cells(state))
 
-    def render(self, state: View, lang: str) -> tuple[Any, ...]:
-        """progress, grid, page label, summary, focus (image, text, stats, reasons, note)."""
+    def render(self, state: View, lang: str, summary: bool = True) -> tuple[Any, ...]:
+        """progress, grid, page label, summary, focus (image, text, stats, reasons, note).
+        summary=False: left as it is (paging, filtering and moving the focus change no figure of
+        it, and it reads every cell of the run)."""
         run, cells = self._cells(state)
         if run is None:
             return ("", gr.Dataframe(value=[], headers=["", ""]), "", "", *self._focus(None, None, lang))
@@ -265,7 +274,7 @@ class TestPage:
                                         "last": min(state.offset + size, total), "total": total})
         focused = cells[state.focus] if state.focus is not None and state.focus < len(cells) else None
         return (view.progress_html(lang, progress, run.status), grid, label,
-                self.summary(run, lang), *self._focus(run, focused, lang))
+                self.summary(run, lang) if summary else gr.skip(), *self._focus(run, focused, lang))
 
     def summary(self, run: Run, lang: str) -> str:
         return view.summary(lang, summarize(run, self.store.each_cell(run.id)))
@@ -282,13 +291,14 @@ class TestPage:
             matches = [i for i, c in enumerate(cells) if c.row == rows[row_index]]
             focus = next((i for i in matches if cells[i].variant == variant), matches[0])
         state = replace(state, focus=focus)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary=False))
 
-    def step(self, state: View, step: int, request: gr.Request) -> tuple[Any, ...]:
-        """Next or previous cell, across pages."""
+    def step(self, state: View, step: int, request: gr.Request,
+             summary: bool = False) -> tuple[Any, ...]:
+        """Next or previous cell, across pages (summary: redrawn too, after a rating)."""
         run, cells = self._cells(state)
         if run is None or not cells:
-            return (state, *self.render(state, request_language(request)))
+            return (state, *self.render(state, request_language(request), summary))
         focus = (state.focus if state.focus is not None else -1) + step
         if 0 <= focus < len(cells):
             state = replace(state, focus=focus)
@@ -298,7 +308,7 @@ class TestPage:
             offset = state.offset + (size if step > 0 else -size)
             if 0 <= offset < total:
                 state = replace(state, offset=offset, focus=0 if step > 0 else size - 1)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary))
 
     def prev_cell(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         return self.step(state, -1, request)
@@ -329,7 +339,7 @@ class TestPage:
                         if verdict < 0 else (), (note or "")[:2000],
                         getattr(request, "username", None) or "", now_iso())
         self.store.rate(cell.id, rating)
-        return self.step(state, 1, request)  # on to the next cell, as a rater expects
+        return self.step(state, 1, request, summary=True)  # on to the next cell, as a rater expects
 
     def _focus(self, run: Run | None, cell: Cell | None, lang: str) -> tuple[Any, ...]:
         """The cell in focus: its image, its question and answer, its figures, its rating."""
