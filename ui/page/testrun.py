@@ -218,16 +218,16 @@ class TestPage:
                            verdict={"good": 1, "bad": -1, "unrated": 0}.get(verdict),
                            reason=reason if reason in REASONS else None)
         state = replace(state, where=where, offset=0, focus=None)
-        return (state, *self.render(state, request_language(request), summary=False))
+        return (state, *self.render(state, request_language(request), summary=False, progress=False))
 
     def page(self, state: View, step: int, request: gr.Request) -> tuple[Any, ...]:
         if state.run_id is None:
             return (state, *self.render(state, request_language(request)))
         size = self._page_cells(state)
-        total = self.store.count(state.run_id, state.where)
+        total = self._total(state)
         offset = min(max(0, state.offset + step * size), max(0, (total - 1) // size * size))
         state = replace(state, offset=offset, focus=None)
-        return (state, *self.render(state, request_language(request), summary=False))
+        return (state, *self.render(state, request_language(request), summary=False, progress=False))
 
     def prev_page(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         return self.page(state, -1, request)
@@ -249,32 +249,41 @@ class TestPage:
         return run, self.store.cells(run.id, state.where, offset=state.offset,
                                      limit=self._page_cells(state))
 
-    def render(self, state: View, lang: str, summary: bool = True) -> tuple[Any, ...]:
+    def _total(self, state: View) -> int:
+        """Cells the grid of the run in view shows: a count only when filtered."""
+        run = self.store.run(state.run_id) if state.run_id is not None else None
+        if run is None:
+            return 0
+        return run.size if state.where == CellFilter() else self.store.count(run.id, state.where)
+
+    def render(self, state: View, lang: str, summary: bool = True,
+               progress: bool = True) -> tuple[Any, ...]:
         """progress, grid, page label, summary, focus (image, text, stats, reasons, note).
-        summary=False: left as it is (paging, filtering and moving the focus change no figure of
-        it, and it reads every cell of the run)."""
+        summary / progress False: left as they are (paging, filtering and moving the focus change
+        neither; the summary reads every cell of the run, the progress counts them)."""
         run, cells = self._cells(state)
         if run is None:
             return ("", gr.Dataframe(value=[], headers=["", ""]), "", "", *self._focus(None, None, lang))
-        progress, _ = self.runs.progress(run.id)
-        if progress is None:
+        going, _ = self.runs.progress(run.id)
+        if going is None and progress:
             from ui.testing.runner import Progress
 
             done = self.store.count(run.id, CellFilter(status="done"))
             failed = self.store.count(run.id, CellFilter(status="failed"))
-            progress = Progress(run.size, done, failed, 0, 0, None,
-                                finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
+            going = Progress(run.size, done, failed, 0, 0, None,
+                             finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
         columns = len(run.variants) if state.where.variant is None else 1
         grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
                             headers=view.grid_headers(lang, run),
                             column_widths=["120px", "22%", *[f"{60 / columns:.0f}%"] * len(run.variants)])
-        total = self.store.count(run.id, state.where)
+        total = self._total(state)
         size = self._page_cells(state)
         label = say(lang, "test_page", {"first": state.offset + 1 if total else 0,
                                         "last": min(state.offset + size, total), "total": total})
         focused = cells[state.focus] if state.focus is not None and state.focus < len(cells) else None
-        return (view.progress_html(lang, progress, run.status), grid, label,
-                self.summary(run, lang) if summary else gr.skip(), *self._focus(run, focused, lang))
+        bar = view.progress_html(lang, going, run.status) if progress and going else gr.skip()
+        return (bar, grid, label, self.summary(run, lang) if summary else gr.skip(),
+                *self._focus(run, focused, lang))
 
     def summary(self, run: Run, lang: str) -> str:
         return view.summary(lang, summarize(run, self.store.each_cell(run.id)))
@@ -291,24 +300,24 @@ class TestPage:
             matches = [i for i, c in enumerate(cells) if c.row == rows[row_index]]
             focus = next((i for i in matches if cells[i].variant == variant), matches[0])
         state = replace(state, focus=focus)
-        return (state, *self.render(state, request_language(request), summary=False))
+        return (state, *self.render(state, request_language(request), summary=False, progress=False))
 
     def step(self, state: View, step: int, request: gr.Request,
              summary: bool = False) -> tuple[Any, ...]:
         """Next or previous cell, across pages (summary: redrawn too, after a rating)."""
         run, cells = self._cells(state)
         if run is None or not cells:
-            return (state, *self.render(state, request_language(request), summary))
+            return (state, *self.render(state, request_language(request), summary, summary))
         focus = (state.focus if state.focus is not None else -1) + step
         if 0 <= focus < len(cells):
             state = replace(state, focus=focus)
         else:
             size = self._page_cells(state)
-            total = self.store.count(run.id, state.where)
+            total = self._total(state)
             offset = state.offset + (size if step > 0 else -size)
             if 0 <= offset < total:
                 state = replace(state, offset=offset, focus=0 if step > 0 else size - 1)
-        return (state, *self.render(state, request_language(request), summary))
+        return (state, *self.render(state, request_language(request), summary, summary))
 
     def prev_cell(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         return self.step(state, -1, request)
