@@ -45,6 +45,8 @@ class Limit:
     - A probe refused (one above a value that was proven) steps back to that value, not to half:
       the endpoint's limit is found. The next probe then waits 4× longer (up to 64× `value`
       answers), so a run that has found the limit spends almost nothing on asking above it.
+    - Refused at a proven value, it steps down by one: the endpoint counts requests at once a little
+      differently from us (a cell preparing or saving is ours, not its), so its limit is near.
     """
 
     PROBE_WAIT_MOST = 3  # probes wait value × 4^k answers, k at most this
@@ -62,6 +64,9 @@ class Limit:
             if self._proven and self.value == self._proven + 1:  # a probe: the limit is found
                 self.value = self._proven
                 self._refused_probes = min(self._refused_probes + 1, self.PROBE_WAIT_MOST)
+            elif self._proven and self.value <= self._proven:  # near the limit: one step down
+                self.value = max(1, self.value - 1)
+                self._proven = self.value
             else:
                 self.value = max(1, self.value // 2)
                 self._proven = 0
