@@ -629,7 +629,7 @@ def report(parts: dict[str, Any], load: Load, quick: bool, took: float) -> str:
                   f"The Test page's handlers, called in-process with a `gr.Request()` "
                   f"({len(sc['times']['open_small'])} calls each, interleaved; medians):", "",
                   "| handler | 50 cells (ms) | 5,000 cells (ms) | ratio |", "|---|---|---|---|",
-                  f"| open_run (renders page 1 and the summary) | {m['open_small']:.2f} | "
+                  f"| open_run (progress, page 1 of the grid, labels) | {m['open_small']:.2f} | "
                   f"{m['open_large']:.2f} | {sc['open_ratio']:.2f} |",
                   f"| page(+1) | {m['page_small']:.2f} | {m['page_large']:.2f} | {sc['page_ratio']:.2f} |",
                   f"| run_summary (the next event: fills in the summary) | {m['summary_small']:.2f} | "
