@@ -177,9 +177,29 @@ def test_limit_halves_once_per_wave_and_grows_while_all_goes_well():
     for _ in range(200):  # 3 + 4 + ... + 15 answers to reach 16
         limit.answered()
     assert limit.value == 16  # never above `most`
-    for _ in range(10):
+    for _ in range(20):  # refused at what had worked: one step down each time
         limit.rate_limited(limit.epoch)
     assert limit.value == 1  # never below one
+
+
+def test_a_refused_step_up_goes_back_one_step_and_the_next_try_waits_longer():
+    limit = Limit(16, 32)  # against an endpoint that takes 8 at once
+    limit.rate_limited(limit.epoch)
+    assert limit.value == 8
+    for _ in range(8):
+        limit.answered()
+    assert limit.value == 9  # 8 proven: one more is tried
+    limit.rate_limited(limit.epoch)
+    assert limit.value == 8  # back to what worked, not to half of it (4)
+    for _ in range(31):
+        limit.answered()
+    assert limit.value == 8  # the next try waits 4 × 8 answers, not 8
+    limit.answered()
+    assert limit.value == 9
+    limit.rate_limited(limit.epoch)
+    assert limit.value == 8
+    limit.rate_limited(limit.epoch)  # refused at a value that had worked: the limit is near
+    assert limit.value == 7
 
 
 @pytest.mark.parametrize("count", [0])

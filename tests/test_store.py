@@ -570,3 +570,17 @@ def test_a_database_out_of_reach_is_one_sentence_and_the_next_call_recovers(
         holder.close()
     store.save_answer(cell.id, "an answer", "", record())
     assert store.cells(run.id)[0].answer == "an answer"
+
+
+def test_a_run_read_again_is_not_parsed_again_and_still_shows_its_status(place: Place) -> None:
+    store = place.open()
+    run = store.create_run("Large", "ana", items(300), VARIANTS)
+    first = store.run(run.id)
+    store.set_status(run.id, "running")
+    again = store.run(run.id)
+    assert first is not None and again is not None
+    assert again.status == "running" and again == replace(run, status="running")
+    # each page of the grid reads its run: a 5,000-cell run's items were parsed on every click
+    assert again.items is first.items and again.variants is first.variants
+    other = place.open()  # another server sharing the database sees the same run
+    assert other.run(run.id) == again

@@ -103,6 +103,13 @@ def test_a_tester_runs_rates_filters_and_takes_home_a_report(app: AppProcess, br
         assert "<script" not in report.lower()
         assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", report)
         assert report.count("data:image/") >= 6 and "Wrong count" in report
+
+        # Back later: the run opened from the list shows its grid, then its summary (a second event)
+        open_test_page(page, app.url)
+        page.locator("#test-runs input").click()
+        page.get_by_role("option").first.click()
+        expect(page.locator("#test-grid")).to_contain_text("shelf0.png", timeout=10_000)
+        expect(page.locator("#test-summary")).to_contain_text("Wrong count 1", timeout=10_000)
         assert asked_elsewhere == []
     finally:
         page.close()

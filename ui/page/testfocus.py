@@ -33,23 +33,24 @@ class Focus(Results):
             matches = [i for i, c in enumerate(cells) if c.row == rows[row_index]]
             focus = next((i for i in matches if cells[i].variant == variant), matches[0])
         state = replace(state, focus=focus)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary=False, progress=False))
 
-    def step(self, state: View, step: int, request: gr.Request) -> tuple[Any, ...]:
-        """Next or previous cell, across pages."""
+    def step(self, state: View, step: int, request: gr.Request,
+             summary: bool = False) -> tuple[Any, ...]:
+        """Next or previous cell, across pages (summary: redrawn too, after a rating)."""
         run, cells = self._cells(state)
         if run is None or not cells:
-            return (state, *self.render(state, request_language(request)))
+            return (state, *self.render(state, request_language(request), summary, summary))
         focus = (state.focus if state.focus is not None else -1) + step
         if 0 <= focus < len(cells):
             state = replace(state, focus=focus)
         else:
             size = self._page_cells(state)
-            total = self.store.count(run.id, state.where)
+            total = self._total(state)
             offset = state.offset + (size if step > 0 else -size)
             if 0 <= offset < total:
                 state = replace(state, offset=offset, focus=0 if step > 0 else size - 1)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary, summary))
 
     def prev_cell(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         return self.step(state, -1, request)
@@ -80,7 +81,7 @@ class Focus(Results):
                         if verdict < 0 else (), (note or "")[:2000],
                         getattr(request, "username", None) or "", now_iso())
         self.store.rate(cell.id, rating)
-        return self.step(state, 1, request)  # on to the next cell, as a rater expects
+        return self.step(state, 1, request, summary=True)  # on to the next cell, as a rater expects
 
     def _focus(self, run: Run | None, cell: Cell | None, lang: str) -> tuple[Any, ...]:
         """The cell in focus: its image, its question and answer, its figures, its rating."""

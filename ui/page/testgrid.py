@@ -93,8 +93,15 @@ class Results:
             state = View()
             return (state, gr.Timer(active=False), *self.render(state, lang))
         state = View(int(run_id))
-        return (state, gr.Timer(active=self.runs.running(state.run_id or 0)),
-                *self.render(state, lang))
+        # the grid at once; the summary reads every cell, so run_summary fills it in next
+        shown = list(self.render(state, lang, summary=False))
+        shown[3] = ""  # not the summary of the run shown before
+        return (state, gr.Timer(active=self.runs.running(state.run_id or 0)), *shown)
+
+    def run_summary(self, state: View, request: gr.Request) -> str:
+        """The summary of the run in view (after open_run has shown its grid)."""
+        run = self.store.run(state.run_id) if state.run_id is not None else None
+        return self.summary(run, request_language(request)) if run is not None else ""
 
     def filter(self, state: View, variant: str, status: str, verdict: str, reason: str,
                request: gr.Request) -> tuple[Any, ...]:
@@ -103,16 +110,16 @@ class Results:
                            verdict={"good": 1, "bad": -1, "unrated": 0}.get(verdict),
                            reason=reason if reason in REASONS else None)
         state = replace(state, where=where, offset=0, focus=None)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary=False, progress=False))
 
     def page(self, state: View, step: int, request: gr.Request) -> tuple[Any, ...]:
         if state.run_id is None:
             return (state, *self.render(state, request_language(request)))
         size = self._page_cells(state)
-        total = self.store.count(state.run_id, state.where)
+        total = self._total(state)
         offset = min(max(0, state.offset + step * size), max(0, (total - 1) // size * size))
         state = replace(state, offset=offset, focus=None)
-        return (state, *self.render(state, request_language(request)))
+        return (state, *self.render(state, request_language(request), summary=False, progress=False))
 
     def prev_page(self, state: View, request: gr.Request) -> tuple[Any, ...]:
         return self.page(state, -1, request)
@@ -134,28 +141,39 @@ class Results:
         return run, self.store.cells(run.id, state.where, offset=state.offset,
                                      limit=self._page_cells(state))
 
-    def render(self, state: View, lang: str) -> tuple[Any, ...]:
-        """progress, grid, page label, summary, focus (image, text, stats, reasons, note)."""
+    def _total(self, state: View) -> int:
+        """Cells the grid of the run in view shows: a count only when filtered."""
+        run = self.store.run(state.run_id) if state.run_id is not None else None
+        if run is None:
+            return 0
+        return run.size if state.where == CellFilter() else self.store.count(run.id, state.where)
+
+    def render(self, state: View, lang: str, summary: bool = True,
+               progress: bool = True) -> tuple[Any, ...]:
+        """progress, grid, page label, summary, focus (image, text, stats, reasons, note).
+        summary / progress False: left as they are (paging, filtering and moving the focus change
+        neither; the summary reads every cell of the run, the progress counts them)."""
         run, cells = self._cells(state)
         if run is None:
             return ("", gr.Dataframe(value=[], headers=["", ""]), "", "", *self._focus(None, None, lang))
-        progress, _ = self.runs.progress(run.id)
-        if progress is None:
+        going, _ = self.runs.progress(run.id)
+        if going is None and progress:
             done = self.store.count(run.id, CellFilter(status="done"))
             failed = self.store.count(run.id, CellFilter(status="failed"))
-            progress = Progress(run.size, done, failed, 0, 0, None,
-                                finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
+            going = Progress(run.size, done, failed, 0, 0, None,
+                             finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
         columns = len(run.variants) if state.where.variant is None else 1
         grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
                             headers=view.grid_headers(lang, run),
                             column_widths=["120px", "22%", *[f"{60 / columns:.0f}%"] * len(run.variants)])
-        total = self.store.count(run.id, state.where)
+        total = self._total(state)
         size = self._page_cells(state)
         label = say(lang, "test_page", {"first": state.offset + 1 if total else 0,
                                         "last": min(state.offset + size, total), "total": total})
         focused = cells[state.focus] if state.focus is not None and state.focus < len(cells) else None
-        return (view.progress_html(lang, progress, run.status), grid, label,
-                self.summary(run, lang), *self._focus(run, focused, lang))
+        bar = view.progress_html(lang, going, run.status) if progress and going else gr.skip()
+        return (bar, grid, label, self.summary(run, lang) if summary else gr.skip(),
+                *self._focus(run, focused, lang))
 
     def _focus(self, run: Run | None, cell: Cell | None, lang: str) -> tuple[Any, ...]:
         """The answer in focus: its image, text, figures, reasons, note (ui/page/testfocus.py)."""

@@ -153,7 +153,8 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     retry_btn.click(page.retry_failed, [state, browser], timer, **private)
     timer.tick(page.tick, [state, browser], [timer, run_list, *shown], **private)
     run_list.input(page.open_run, [run_list, browser], [state, timer, *shown], **private).then(
-        page.variant_choices, state, variant, **private)
+        page.variant_choices, state, variant, **private).then(
+        page.run_summary, state, summary, **private)
     gr.on([status.input, verdict.input, reason.input, variant.input], page.filter,
           [state, variant, status, verdict, reason], [state, *shown], **private)
     prev_page.click(page.prev_page, state, [state, *shown], **private)

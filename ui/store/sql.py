@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ CELL_COLUMNS = ("c.id, c.run_id, c.row, c.variant, c.status, c.answer, c.thinkin
                 "c.error_params, c.attempts, r.verdict, r.reasons, r.note, r.who, r.at")
 CELLS_FROM = "FROM cells c LEFT JOIN ratings r ON r.cell_id = c.id"
 RUN_COLUMNS = "id, title, owner, created, status, items, variants"
+INPUTS_KEPT = 16  # runs whose parsed items and variants run() keeps: they never change
 
 
 class SqlStore(VoteStore):
@@ -34,6 +36,10 @@ class SqlStore(VoteStore):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # (id, created) → a run's items and variants, parsed: every page of a 5,000-cell run's grid
+        # needs its run, and parsing its items took ~60 ms, longer than the page itself
+        self._inputs: dict[tuple[int, str], tuple[tuple[Item, ...], tuple[Variant, ...]]] = {}
+        self._inputs_lock = threading.Lock()
         upgrade(db)
 
     # Images
@@ -72,8 +78,20 @@ class SqlStore(VoteStore):
 
     def run(self, run_id: int) -> Run | None:
         with self.db.read() as tx:
-            row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-        return _run(row) if row else None
+            head = tx.one("SELECT id, title, owner, created, status FROM runs WHERE id = ?", (run_id,))
+            if head is None:
+                return None
+            key = (int(head[0]), str(head[3]))
+            with self._inputs_lock:
+                inputs = self._inputs.get(key)
+            if inputs is None:
+                items, variants = tx.one("SELECT items, variants FROM runs WHERE id = ?", (run_id,))
+                inputs = _inputs(items, variants)
+                with self._inputs_lock:
+                    while len(self._inputs) >= INPUTS_KEPT:
+                        self._inputs.pop(next(iter(self._inputs)))
+                    self._inputs[key] = inputs
+        return Run(key[0], head[1], head[2], head[3], *inputs, head[4])
 
     def runs(self, owner: str | None = None, limit: int = 50) -> list[RunInfo]:
         mine, params = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
@@ -227,9 +245,11 @@ def _variant(data: dict[str, Any]) -> Variant:
 
 def _run(row: Sequence[Any]) -> Run:
     run_id, title, owner, created, status, items, variants = row
-    return Run(int(run_id), title, owner, created,
-               tuple(Item(**i) for i in json.loads(items)),
-               tuple(_variant(v) for v in json.loads(variants)), status)
+    return Run(int(run_id), title, owner, created, *_inputs(items, variants), status)
+
+
+def _inputs(items: str, variants: str) -> tuple[tuple[Item, ...], tuple[Variant, ...]]:
+    return tuple(Item(**i) for i in json.loads(items)), tuple(_variant(v) for v in json.loads(variants))
 
 
 def _cell(row: Sequence[Any]) -> Cell:

@@ -4,7 +4,8 @@ endpoint takes, each saved the moment it ends.
 - Each cell is asked fresh: one user turn (its image and question), no history from other cells.
 - Concurrency adapts (`Limit`): it halves when the endpoint says "rate limited" (429, GLM 1302,
   1303, 1305; the answer loop already waited as Retry-After asked) and grows by one after as many
-  answers in a row as it allows without one. A cell that ran into the rate limit to the end goes
+  answers in a row as it allows without one; a refused step up goes back one step, and the next
+  try waits longer. A cell that ran into the rate limit to the end goes
   back in line; any other failure is saved with its error key, to rerun with retry_failed.
 - Resume is the same call again: only cells the store still calls pending (and failed ones, when
   asked) are sent; a finished cell is never sent twice. Stop (the `stop` event) cancels the cells in
@@ -36,25 +37,47 @@ REQUEUES = 5  # a cell rate-limited to the end goes back in line at most this of
 
 
 class Limit:
-    """How many cells may be asked at once: starts at `start`, halves on a rate limit (at most once
-    per wave: a burst of refusals from cells that started before the cut counts once), grows by
-    one after `value` answers in a row without one, never below 1 or above `most`."""
+    """How many cells may be asked at once: starts at `start`, never below 1 or above `most`.
+
+    - A rate limit halves it (at most once per wave: a burst of refusals from cells that started
+      before the cut counts once), and forgets what was known to work.
+    - `value` answers in a row without one prove the value works; it then grows by one (a probe).
+    - A probe refused (one above a value that was proven) steps back to that value, not to half:
+      the endpoint's limit is found. The next probe then waits 4× longer (up to 64× `value`
+      answers), so a run that has found the limit spends almost nothing on asking above it.
+    - Refused at a proven value, it steps down by one: the endpoint counts requests at once a little
+      differently from us (a cell preparing or saving is ours, not its), so its limit is near.
+    """
+
+    PROBE_WAIT_MOST = 3  # probes wait value × 4^k answers, k at most this
 
     def __init__(self, start: int, most: int) -> None:
         self.most = max(1, most)
         self.value = max(1, min(start, self.most))
         self.epoch = 0  # cuts so far: a refusal from a cell started before the last cut is old news
         self._streak = 0
+        self._proven = 0  # the largest value that answered `value` times in a row since the last cut
+        self._refused_probes = 0
 
     def rate_limited(self, started_in: int) -> None:
         if started_in == self.epoch:
-            self.value = max(1, self.value // 2)
+            if self._proven and self.value == self._proven + 1:  # a probe: the limit is found
+                self.value = self._proven
+                self._refused_probes = min(self._refused_probes + 1, self.PROBE_WAIT_MOST)
+            elif self._proven and self.value <= self._proven:  # near the limit: one step down
+                self.value = max(1, self.value - 1)
+                self._proven = self.value
+            else:
+                self.value = max(1, self.value // 2)
+                self._proven = 0
             self.epoch += 1
         self._streak = 0
 
     def answered(self) -> None:
         self._streak += 1
-        if self._streak >= self.value and self.value < self.most:
+        if self._streak >= self.value:
+            self._proven = max(self._proven, self.value)
+        if self._streak >= self.value * 4 ** self._refused_probes and self.value < self.most:
             self.value += 1
             self._streak = 0
 
