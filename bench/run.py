@@ -712,6 +712,9 @@ class Browser:
         self.browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         self.version = self.browser.version
         self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Each ask starts a fresh chat: the page would restore this tab's kept conversation
+        # (ui/page/keeping.py), whose earlier answers would look like the new one.
+        self.page.add_init_script("try { sessionStorage.clear(); localStorage.clear(); } catch (e) {}")
 
     def ask(self, tag: str, tokens: int, image: Path | None, timeout: float = 30,
             chat: Path | None = None) -> dict[str, Any]:

@@ -8,12 +8,14 @@ the app as it was 494, gr.load_chat 256; with both of these 280 (1.09 × the pee
   held ~200 MB free. The GIL serialises almost all allocation here, so two arenas lose nothing.
   A MALLOC_ARENA_MAX in the environment wins.
 - `trim()` hands the free pages of every heap back to the OS (a few ms). Image preparation calls
-  it after big work (ui/imaging/payload.py); `Busy` calls it once no answer has run for a second.
+  it after big work (ui/imaging/memory.py); `Busy` calls it once no answer has run for a second,
+  after a garbage collection (the answers' reference cycles, freed while nobody waits).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import threading
 import time
@@ -76,6 +78,7 @@ class Busy:
                 return
             self._last_trim = time.monotonic()
             self.trims += 1
+        gc.collect()  # cycles left by the answers (~60 ms once, when nobody waits), then trim
         trim()
         if self.on_idle is not None:
             self.on_idle()
