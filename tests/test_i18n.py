@@ -261,6 +261,8 @@ def _report_keys() -> set[str]:
     return {*(f"report_status_{s}" for s in get_args(CellStatus)), *SUMMARY_HEADS}
 
 
+from ui.page.nav import PAGES  # noqa: E402
+
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("page/testrun_layout.py", "f'reason_{r}'"): _reason_keys,
     ("imaging/payload.py", "unreadable_key(head)"): _unreadable_keys,
@@ -272,6 +274,7 @@ DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("conversation.py", "f'note_{k}'"): _note_keys,
     ("errors.py", "key"): _endpoint_keys,
     ("page/layout.py", "key"): _example_keys,
+    ("page/nav.py", "key"): lambda: {key for _, _, key in PAGES},
     ("records.py", "f'choice_{name}_{value}'"): _choice_value_keys,
     ("records.py", "f'choice_{name}'"): _choice_keys,
 }

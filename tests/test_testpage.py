@@ -116,8 +116,8 @@ def test_a_tester_runs_rates_filters_and_takes_home_a_report(app: AppProcess, br
 
 
 @pytest.mark.parametrize("locale, to_test, to_chat", [
-    ("en-US", "Test a model on many images", "Back to the chat"),
-    ("zh-CN", "用大量图片测试模型", "回到对话"),
+    ("en-US", "Test on many images", "Chat"),
+    ("zh-CN", "用大量图片测试", "对话"),
 ])
 def test_the_pages_link_to_each_other_in_the_page_language(app: AppProcess, browser, locale,
                                                            to_test, to_chat):

@@ -13,11 +13,14 @@ from ui.conversation import for_retry, pop_last_turn
 from ui.i18n import LABELS, say
 from ui.page import keeping
 from ui.page.chat import Chat, refuse, request_language
+from ui.page.compare_layout import compare_page
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
 from ui.page.kept_js import TAB_SETTINGS_JS
+from ui.page.leaderboard_layout import leaderboard_page
 from ui.page.markdown_js import LinearMarkdown
 from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
+from ui.page.nav import nav_links
 from ui.page.scripts import (
     CSS,
     KEY_KEEP_JS,
@@ -52,10 +55,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                    delete_cache=(settings.file_ttl_seconds, settings.file_ttl_seconds)) as demo:
         with gr.Row(elem_id="heading-row"):
             gr.Markdown(i18n("heading"), elem_id="heading")
-            # The pages link to each other in the page's language (scripts.py hides Gradio's
-            # navbar, which says "Home" in every language and takes 50 px above the chat).
-            gr.Button(i18n("nav_to_test"), link="test", size="sm", elem_id="nav-to-test",
-                      elem_classes="nav-link")
+            nav_links(i18n, "chat")
         if not settings.has_key and not settings.byok:
             gr.Markdown(i18n("no_key_banner"), elem_classes="notice", elem_id="no-key")
         settings_button = gr.Button(i18n("settings"), size="sm", elem_id="settings-button")
@@ -229,8 +229,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
         quality.change(checked(chat.prewarm, [chat_input], roots), [chat_input, quality], None,
                        preprocess=False, queue=False, trigger_mode="always_last", **private)
         gr.api(chat.ask, api_name="ask", concurrency_limit=settings.concurrency)
+    with demo.route("Compare", "/compare") as compare_blocks:
+        compare_page(compare_blocks, settings, chat, i18n, roots)
     with demo.route("Test", "/test") as test_blocks:
         test_page(test_blocks, settings, chat, i18n, roots)
+    with demo.route("Leaderboard", "/leaderboard") as leaderboard_blocks:
+        leaderboard_page(leaderboard_blocks, settings, i18n)
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
 

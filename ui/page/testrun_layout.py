@@ -8,6 +8,7 @@ import gradio as gr
 
 from ui.answer import Answerer
 from ui.page.edge import checked
+from ui.page.nav import nav_links
 from ui.page.testgrid import View
 from ui.page.testrun import TestPage, shared_store, store_problem
 from ui.paths import Roots
@@ -47,8 +48,7 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     store = shared_store(settings)
     if store is None:  # the chat works on; this page says what the operator must fix
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
-        gr.Button(i18n("nav_to_chat"), link="./", size="sm", elem_id="nav-to-chat",
-                  elem_classes="nav-link")
+        nav_links(i18n, "test")
         gr.Markdown(f"⚠️ {store_problem(settings)}", elem_classes="notice", elem_id="test-no-store")
         return
     runs = Runs(answerer, store, image_files(store, settings.data_dir / "images"))
@@ -60,8 +60,7 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     state = gr.State(View())
     with gr.Row(elem_id="test-heading-row"):
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
-        gr.Button(i18n("nav_to_chat"), link="./", size="sm", elem_id="nav-to-chat",
-                  elem_classes="nav-link")
+        nav_links(i18n, "test")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             # Any file is taken: what is not an image, an archive or a table gets its own sentence
