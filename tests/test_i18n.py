@@ -261,6 +261,7 @@ def _report_keys() -> set[str]:
     return {*(f"report_status_{s}" for s in get_args(CellStatus)), *SUMMARY_HEADS}
 
 
+from ui.page.compare import VOTE_KEYS  # noqa: E402
 from ui.page.nav import PAGES  # noqa: E402
 
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
@@ -275,6 +276,9 @@ DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("errors.py", "key"): _endpoint_keys,
     ("page/layout.py", "key"): _example_keys,
     ("page/nav.py", "key"): lambda: {key for _, _, key in PAGES},
+    ("page/compare.py", "key"): lambda: {k for keys in VOTE_KEYS.values() for k in keys},
+    ("page/compare_layout.py", "key"): lambda: {k for keys in VOTE_KEYS.values() for k in keys},
+    ("page/compare_layout.py", "f'reason_{r}'"): _reason_keys,
     ("records.py", "f'choice_{name}_{value}'"): _choice_value_keys,
     ("records.py", "f'choice_{name}'"): _choice_keys,
 }

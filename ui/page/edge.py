@@ -41,6 +41,12 @@ def checked(fn: Callable[..., Any], inputs: Sequence[gr.components.Component],
     """`fn` for an event with preprocess=False whose inputs may name files: see _checked_values.
     Every event that takes the chat, the input box or an upload goes through this or
     processed_here, so no path a visitor made up is opened, copied or served."""
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def wrapper_gen(*args: Any) -> Any:
+            async for out in fn(*_checked_values(roots, inputs, args), *args[len(inputs):]):
+                yield out
+        return wrapper_gen
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def wrapper_async(*args: Any) -> Any:

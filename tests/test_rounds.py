@@ -1,0 +1,81 @@
+"""A Compare round without the page: names hidden until the vote, and the votes a verdict makes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+
+import pytest
+
+from ui.choices import Choices
+from ui.records import AnswerRecord, provenance_message, record_of
+from ui.rounds import Round
+
+
+def _round(models, *, blind=False, temperatures=None) -> Round:
+    r = Round(models=list(models), blind=blind)
+    r.choices = [Choices(m, t) for m, t in zip(models, temperatures or [0.7] * len(models), strict=True)]
+    r.histories = [[{"role": "user", "content": [{"path": "/up/glm-4v.png"}, "Count them"]},
+                    provenance_message(AnswerRecord(m, Choices(m), 10, 5), Choices(), "en"),
+                    {"role": "assistant", "content": f"I am {m.lower()}, there are 3."}]
+                   for m in models]
+    return r
+
+
+def test_a_blind_round_shows_labels_where_the_names_were_and_leaves_the_history_as_it_is():
+    r = _round(["GLM-4V-Plus", "GLM-4V"], blind=True)
+    before = copy.deepcopy(r.histories)
+    shown = r.shown(0)
+    text = json.dumps(shown)
+    assert "glm-4v" not in text.replace("/up/glm-4v.png", "").lower()
+    assert "Model A" in text and "I am Model A, there are 3." in text
+    assert shown[0]["content"][0] == {"path": "/up/glm-4v.png"}  # the person's file is untouched
+    assert record_of(shown[1]) is None  # the record (which names the model) stays on the server
+    assert r.histories == before
+    assert r.hide("GLM-4V accepts at most 5 images") == "Model B accepts at most 5 images"
+    r.revealed = True
+    assert r.shown(0) is r.histories[0] and "GLM-4V-Plus" in json.dumps(r.shown(0))
+
+
+def test_two_panes_make_one_vote_in_pane_order():
+    r = _round(["m1", "m2"], blind=True)
+    for verdict, outcome in [("a", "a"), ("b", "b"), ("tie", "tie"), ("bad", "both_bad")]:
+        [vote] = r.votes(verdict, question="q", images=[("x.png", "ab")], answers=["1", "2"])
+        assert (vote.model_a, vote.model_b, vote.outcome, vote.blind) == ("m1", "m2", outcome, True)
+        assert (vote.answer_a, vote.answer_b, vote.images) == ("1", "2", (("x.png", "ab"),))
+    r.revealed = True
+    assert r.votes("a", question="q", images=[], answers=["1", "2"])[0].blind is False
+    with pytest.raises(ValueError):
+        r.votes("c", question="q", images=[], answers=["1", "2"])
+
+
+def test_with_more_panes_the_best_beats_each_other_and_ties_tie_every_pair():
+    r = _round(["m1", "m2", "m3"])
+    assert [v.as_triple() for v in r.votes("b", question="q", images=[], answers=["", "", ""])] == \
+        [("m1", "m2", "b"), ("m2", "m3", "a")]
+    assert [v.as_triple() for v in r.votes("tie", question="q", images=[], answers=["", "", ""])] == \
+        [("m1", "m2", "tie"), ("m1", "m3", "tie"), ("m2", "m3", "tie")]
+
+
+def test_one_model_at_two_temperatures_is_two_entries_and_the_same_choices_make_no_vote():
+    r = _round(["m1", "m1"], temperatures=[0.2, 0.9])
+    [vote] = r.votes("a", question="q", images=[], answers=["", ""])
+    assert (vote.model_a, vote.model_b) == ("m1 @ 0.2", "m1 @ 0.9")
+    same = _round(["m1", "m1"])
+    assert same.votes("a", question="q", images=[], answers=["", ""]) == []
+
+
+def test_a_blind_pair_is_two_different_models_or_none():
+    assert Round.blind_pair(["only"]) is None
+    assert Round.blind_pair(["x", "x"]) is None
+    for seed in range(20):
+        pair = Round.blind_pair(["a", "b", "c"], random.Random(seed))
+        assert pair is not None and len(set(pair.models)) == 2 and pair.hidden
+
+
+def test_one_vote_per_question():
+    r = _round(["m1", "m2"])
+    assert r.can_vote()
+    r.voted = r.questions()
+    assert not r.can_vote()

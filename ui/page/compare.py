@@ -1,0 +1,298 @@
+"""The Compare page's handlers: one question to every pane at once (each pane its own answer loop
+and its own history), Stop for all, Retry per pane, and the vote. The round (ui/rounds.py) lives
+in a gr.State, on the server: in a blind round the page only ever gets what `Round.shown` lets
+through, so the models' names reach the browser with the vote and not before."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ui.answer import Step, file_name
+from ui.choices import Choices
+from ui.conversation import answer_text, for_retry, last_user_index, user_message
+from ui.endpoint import Started
+from ui.errors import ChatError
+from ui.i18n import say
+from ui.messages import parts_of
+from ui.page.chat import Chat, _attached, _session, _visitor, refuse, request_language
+from ui.page.testgrid import owner_of
+from ui.page.testrun import shared_store, store_problem
+from ui.records import now_iso
+from ui.rounds import LETTERS, MOST_PANES, VERDICTS, Round
+from ui.settings import Settings
+from ui.testing.cells import REASONS
+
+NOTE_LIMIT = 2_000
+# The vote buttons' labels, one per verdict: two panes read "A is better"... "Both are bad",
+# more read "A is best"... "All are bad".
+VOTE_KEYS = {True: ("compare_vote_a2", "compare_vote_b2", "compare_vote_c", "compare_vote_d",
+                    "compare_vote_tie", "compare_vote_bad2"),
+             False: ("compare_vote_a", "compare_vote_b", "compare_vote_c", "compare_vote_d",
+                     "compare_vote_tie", "compare_vote_bad")}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The page's controls when a question is asked: blind or not, how many panes, each pane's
+    model and temperature, and the choices the panes share."""
+
+    blind: bool
+    panes: int
+    models: tuple[str, ...]
+    temperatures: tuple[float, ...]
+    max_tokens: int
+    system_prompt: str
+    quality: str
+    thinking: bool
+
+    @classmethod
+    def of(cls, mode: str, panes: Any, models: Sequence[Any], temperatures: Sequence[Any],
+           max_tokens: Any, system_prompt: Any, quality: Any, thinking: Any) -> Setup:
+        count = 2 if mode == "blind" else min(MOST_PANES, max(2, int(panes or 2)))
+        return cls(mode == "blind", count, tuple(str(m or "") for m in models[:count]),
+                   tuple(float(t) for t in temperatures[:count]), int(max_tokens),
+                   str(system_prompt or ""), str(quality or "balanced"), bool(thinking))
+
+    def choices(self, models: Sequence[str], temperature: float) -> list[Choices]:
+        temps = [temperature] * len(models) if self.blind else list(self.temperatures)
+        return [Choices(m, t, self.max_tokens, self.system_prompt, 1.0, self.quality, "all",
+                        self.thinking) for m, t in zip(models, temps, strict=False)]
+
+
+class Compare:
+    """Handlers of the Compare page; the answering is the chat's (one loop for every page)."""
+
+    def __init__(self, settings: Settings, chat: Chat, i18n: gr.I18n) -> None:
+        self.settings, self.chat, self.i18n = settings, chat, i18n
+
+    # ---- rounds ------------------------------------------------------------------------------
+
+    def new_round(self, setup: Setup, lang: str) -> Round:
+        if setup.blind:
+            round_ = Round.blind_pair(self.settings.models)
+            if round_ is None:
+                raise refuse(say(lang, "compare_blind_needs_two"))
+            return round_
+        return Round(models=list(setup.models))
+
+    def start_over(self, mode: str, panes: Any, *, keep_pickers: bool = False) -> tuple[Any, ...]:
+        """A new round (mode or pane count changed, or "New round"): empty panes, a blind round's
+        names hidden again, the vote row hidden. The pickers are filled only for named panes."""
+        named = mode != "blind"
+        count = min(MOST_PANES, max(2, int(panes or 2))) if named else 2
+        models = list(self.settings.models)
+        pickers = [gr.skip() if keep_pickers else
+                   gr.Dropdown(choices=models if named else [],
+                               value=models[i % len(models)] if named and models else None,
+                               visible=named) for i in range(MOST_PANES)]
+        temps = [gr.skip() if keep_pickers else gr.Slider(visible=named) for _ in range(MOST_PANES)]
+        return (None, *([] for _ in range(MOST_PANES)), *("" for _ in range(MOST_PANES)),
+                *_headers(None, count), *pickers, *temps,
+                *(gr.Column(visible=i < count) for i in range(MOST_PANES)),
+                gr.Radio(visible=named), gr.Group(visible=False), "", *self._vote_buttons(count))
+
+    def _vote_buttons(self, count: int) -> list[Any]:
+        return [gr.Button(value=self.i18n(key), visible=i < count or i >= MOST_PANES)
+                for i, key in enumerate(VOTE_KEYS[count == 2])]
+
+    # ---- asking ------------------------------------------------------------------------------
+
+    async def ask(self, value: dict[str, Any] | None, round_: Round | None, mode: str, panes: Any,
+                  request: gr.Request, *controls: Any) -> AsyncIterator[tuple[Any, ...]]:
+        """Enter pressed: the question goes to every pane at once; they stream side by side.
+        controls: each pane's model, each pane's temperature, the shared choices, the API key."""
+        *values, api_key = controls
+        lang = request_language(request)
+        setup = Setup.of(mode, panes, values[:MOST_PANES], values[MOST_PANES:2 * MOST_PANES],
+                         *values[2 * MOST_PANES:])
+        value = value or {}
+        files, text = _attached(value), (value.get("text") or "").strip()
+        if not text and not files:
+            raise refuse(say(lang, "empty"))
+        if round_ is None or len(round_.models) != setup.panes or round_.blind != setup.blind:
+            round_ = self.new_round(setup, lang)
+        if not round_.blind:
+            round_.models = list(setup.models)
+        round_.choices = setup.choices(round_.models, self.settings.temperature)
+        for model in dict.fromkeys(round_.models):
+            try:
+                self.chat.check_request(text, model, setup.system_prompt, api_key)
+            except ChatError as e:
+                raise refuse(round_.hide(self.chat.sentence(e, lang, model))) from None
+        asked = [[*h, user_message(text, files)] for h in round_.histories]
+        async for update in self._answer(round_, list(range(len(round_.models))), asked, api_key,
+                                         request, lang, clear_input=True):
+            yield update
+
+    async def retry(self, pane: int, round_: Round | None, api_key: str,
+                    request: gr.Request) -> AsyncIterator[tuple[Any, ...]]:
+        """This pane's last question asked again; its earlier answer stays, folded."""
+        lang = request_language(request)
+        if round_ is None or pane >= len(round_.models) or last_user_index(round_.histories[pane]) < 0:
+            raise refuse(say(lang, "compare_nothing_to_retry"))
+        history = for_retry(round_.histories[pane], lang)
+        async for update in self._answer(round_, [pane], {pane: history}, api_key, request, lang,
+                                         clear_input=False):
+            yield update
+
+    async def _answer(self, round_: Round, panes: list[int],
+                      asked: Sequence[list[dict[str, Any]]] | dict[int, list[dict[str, Any]]],
+                      api_key: str, request: gr.Request, lang: str,
+                      clear_input: bool) -> AsyncIterator[tuple[Any, ...]]:
+        """Every pane's request sent at once, then their steps as they come, one page update per
+        step (only the pane that moved is sent again)."""
+        histories = {i: asked[i] for i in panes}
+        with contextlib.ExitStack() as held:
+            try:
+                for _ in panes:
+                    held.enter_context(self.chat.slot(_visitor(request)))
+                built = await asyncio.gather(*(self.chat.prepare_messages(histories[i],
+                                                                          round_.choices[i])
+                                               for i in panes))
+            except ChatError as e:
+                raise refuse(round_.hide(self.chat.sentence(e, lang, round_.models[panes[0]]))) \
+                    from None
+            started = {i: self.chat.start(b, round_.choices[i], api_key)
+                       for i, b in zip(panes, built, strict=True)}
+            for i in panes:
+                round_.histories[i] = histories[i]
+            try:
+                yield self._update(round_, {i: round_.shown(i) for i in panes}, {}, lang,
+                                   clear_input=clear_input, busy=True)
+                session = _session(request) or ""
+                runs = {i: self.chat.run(histories[i], b, round_.choices[i], lang, started[i],
+                                         f"{session}:{i}")
+                        for i, b in zip(panes, built, strict=True)}
+                async for moved in _together(runs):
+                    for pane, step in moved.items():
+                        if step.final:
+                            round_.histories[pane] = step.history
+                    yield self._update(round_, {i: round_.shown(i, s.history) for i, s in moved.items()},
+                                       {i: round_.hide(s.stats) for i, s in moved.items()}, lang,
+                                       busy=True)
+            finally:
+                for s in started.values():
+                    if isinstance(s, Started):
+                        await s.aclose()
+        yield self._update(round_, {}, {}, lang, busy=False)
+
+    def _update(self, round_: Round, shown: dict[int, Any], stats: dict[int, str], lang: str, *,
+                clear_input: bool = False, busy: bool) -> tuple[Any, ...]:
+        """The ask/retry outputs: the chats, stats, the input, the vote row, the result, the round."""
+        if busy:
+            box: Any = gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False,
+                                            stop_btn=True) if clear_input else gr.skip()
+            vote: Any = gr.skip()
+        else:
+            box = gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
+            vote = gr.Group(visible=round_.can_vote())
+        result = "" if clear_input else gr.skip()
+        return (*(shown.get(i, gr.skip()) for i in range(MOST_PANES)),
+                *(stats.get(i, gr.skip()) for i in range(MOST_PANES)), box, vote, result, round_)
+
+    def stop(self, request: gr.Request) -> None:
+        """Stop pressed: every pane's answer ends; what arrived so far stays."""
+        session = _session(request) or ""
+        for i in range(MOST_PANES):
+            self.chat.stop_session(f"{session}:{i}")
+
+    # ---- the vote ----------------------------------------------------------------------------
+
+    async def vote(self, verdict: str, round_: Round | None, reasons: list[str] | None, note: str,
+                   browser: str, request: gr.Request) -> tuple[Any, ...]:
+        """A verdict on the last answers: kept as votes, and a blind round's names revealed."""
+        lang = request_language(request)
+        if round_ is None or not round_.can_vote() or verdict not in VERDICTS:
+            raise refuse(say(lang, "compare_nothing_to_vote"))
+        if VERDICTS.index(verdict) < 4 and VERDICTS.index(verdict) >= len(round_.models):
+            raise refuse(say(lang, "compare_nothing_to_vote"))
+        history = round_.histories[0]
+        texts: list[str] = []
+        files: list[str] = []
+        for kind, value in parts_of(history[last_user_index(history)].get("content")):
+            (texts if kind == "text" else files).append(value)
+        images = await asyncio.to_thread(_digests, files)
+        user = getattr(request, "username", None)
+        votes = round_.votes(verdict, question="\n".join(texts), images=images,
+                             answers=[answer_text(h) for h in round_.histories],
+                             reasons=[r for r in (reasons or []) if r in REASONS],
+                             note=str(note or "")[:NOTE_LIMIT], owner=owner_of(request, browser),
+                             who=user or "", at=now_iso())
+        store = shared_store(self.settings)
+        if not votes:
+            said = say(lang, "compare_same_pane")
+        elif store is None:
+            said = say(lang, "compare_vote_not_kept", {"problem": store_problem(self.settings)})
+        else:
+            await asyncio.to_thread(lambda: [store.add_vote(v) for v in votes])
+            said = say(lang, "compare_vote_kept")
+        round_.voted = round_.questions()
+        was_hidden = round_.hidden
+        round_.revealed = True
+        if was_hidden:
+            said += " " + say(lang, "compare_revealed", {"models": ", ".join(
+                f"{LETTERS[i]} = {m}" for i, m in enumerate(round_.models))})
+        count = len(round_.models)
+        return (*(round_.shown(i) if i < count else gr.skip() for i in range(MOST_PANES)),
+                *_headers(round_, count),
+                gr.Group(visible=False), [], "", f"✅ {said}", round_)
+
+
+def _headers(round_: Round | None, count: int) -> list[str]:
+    """Each pane's heading: its letter, and a blind round's model once the vote revealed it."""
+    return [("" if i >= count else f"**{LETTERS[i]}** · {round_.models[i]}"
+             if round_ is not None and round_.blind and round_.revealed else f"**{LETTERS[i]}**")
+            for i in range(MOST_PANES)]
+
+
+async def _together(runs: Mapping[int, AsyncGenerator[Step, None]]) -> AsyncIterator[dict[int, Step]]:
+    """The panes' steps as they come: each time, the newest step of every pane that moved (a
+    pane's final step is never skipped: it is its newest). Every loop is closed at the end."""
+    queue: asyncio.Queue[tuple[int, Step | None]] = asyncio.Queue()
+
+    async def pump(pane: int, steps: AsyncGenerator[Step, None]) -> None:
+        try:
+            async with contextlib.aclosing(steps) as each:
+                async for step in each:
+                    await queue.put((pane, step))
+        finally:
+            await queue.put((pane, None))
+
+    tasks = [asyncio.create_task(pump(i, steps)) for i, steps in runs.items()]
+    try:
+        alive = len(tasks)
+        while alive:
+            arrived = [await queue.get()]
+            while not queue.empty():
+                arrived.append(queue.get_nowait())
+            moved: dict[int, Step] = {}
+            for pane, step in arrived:
+                if step is None:
+                    alive -= 1
+                else:
+                    moved[pane] = step
+            if moved:
+                yield moved
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _digests(files: Sequence[str]) -> list[tuple[str, str]]:
+    """(file name, SHA-256) of the question's images, as votes keep them."""
+    out = []
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                out.append((file_name(path), hashlib.file_digest(f, "sha256").hexdigest()))
+        except OSError:
+            out.append((file_name(path), ""))
+    return out
