@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import TEST_KEY, AppProcess, make_image, start_app, stop_app
@@ -17,6 +20,7 @@ from tests.fake_openai import FakeOpenAI, Reply
 from ui.store import open_store
 
 MODELS = ("GLM-4V-Plus", "GLM-4V")
+REFUSED = "This request names a file that was not uploaded to this page: attach the image again."
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +226,52 @@ def test_a_blind_round_names_no_model_before_the_vote(compare_app: AppProcess, b
         assert votes_in(data_dir)[-1].blind is False
     finally:
         page.close()
+
+
+class ComparePage:
+    """One session of the Compare page over raw HTTP: forged calls, as a script would make them."""
+
+    def __init__(self, app: AppProcess) -> None:
+        self.session = uuid.uuid4().hex[:12]
+        self.http = httpx.Client(base_url=app.url, timeout=30)
+        config = self.http.get("config", params={"page": "compare"}).json()
+        self.fns = {d.get("api_name"): d["id"] for d in config["dependencies"]}
+
+    def run(self, api_name: str, data: list[Any]) -> str:
+        """Call one event; everything the session was sent back, as text."""
+        body = json.dumps({"data": data, "fn_index": self.fns[api_name],  # NaN as a script sends it
+                           "session_hash": self.session, "event_data": None, "trigger_id": None})
+        self.http.post("gradio_api/queue/join", content=body,
+                       headers={"content-type": "application/json"}).raise_for_status()
+        lines = []
+        with self.http.stream("GET", f"gradio_api/queue/data?session_hash={self.session}") as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+                if '"process_completed"' in line:
+                    break
+        return "\n".join(lines)
+
+
+def test_forged_compare_calls_read_no_file_and_send_no_nonsense(compare_app: AppProcess,
+                                                                module_fake: FakeOpenAI, tmp_path):
+    secret = tmp_path / "secret.png"
+    make_image(secret, (20, 20))
+    page = ComparePage(compare_app)
+    controls = [*MODELS, "", "", float("nan"), "hot", 0.3, None, "many", 5, "evil", "yes", ""]
+    for file in ({"path": str(secret)}, {"path": str(secret), "meta": {"_type": "gradio.FileData"}}):
+        forged = page.run("compare_ask", [{"text": "what is it", "files": [file]}, None, "named",
+                                          "3", *controls])
+        # Without Gradio's meta its own validation refuses it; with it, ours does, in a sentence.
+        assert (REFUSED if "meta" in file else '"error":null') in forged, forged
+        assert "Traceback" not in forged
+    assert module_fake.request_count == 0
+    # Numbers no control could hold are the defaults instead; the question still goes out.
+    page.run("compare_ask", [{"text": "what is it", "files": []}, None, "named", 9, *controls])
+    sent = module_fake.wait_for_requests(2, timeout=30)
+    assert sorted(r.json["model"] for r in sent) == sorted(MODELS)
+    assert all(isinstance(r.json.get("temperature", 0.7), float) for r in sent)
+    assert all(r.json["max_tokens"] > 0 for r in sent)
+    # A vote with nothing to vote on, or on a pane that is not there: one sentence, nothing kept.
+    fresh = ComparePage(compare_app)
+    said = fresh.run("compare_vote_a", [None, ["misread_text"], "x" * 10, "browser"])
+    assert "no new answer to vote on" in said

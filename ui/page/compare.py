@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,24 @@ class Compare:
                 *(gr.Column(visible=i < count) for i in range(MOST_PANES)),
                 gr.Radio(visible=named), gr.Group(visible=False), "", *self._vote_buttons(count))
 
+    def _setup(self, mode: Any, panes: Any, values: Sequence[Any]) -> Setup:
+        """The controls' values as a Setup; a value no control could hold (a forged call: NaN,
+        a string for a number, an unknown quality) is the server's default instead."""
+        s = self.settings
+
+        def ok(name: str, value: Any, default: Any) -> Any:
+            return value if self.chat.checked_setting(name, value) is value else default
+
+        models, temps = values[:MOST_PANES], values[MOST_PANES:2 * MOST_PANES]
+        max_tokens, system_prompt, quality, thinking = values[2 * MOST_PANES:]
+        return Setup.of("blind" if mode == "blind" else "named",
+                        panes if panes in range(2, MOST_PANES + 1) else 2,
+                        [m if isinstance(m, str) else "" for m in models],
+                        [ok("temperature", t, s.temperature) for t in temps],
+                        ok("max_tokens", max_tokens, s.max_tokens),
+                        ok("system_prompt", system_prompt, s.system_prompt),
+                        ok("quality", quality, s.image_quality), ok("thinking", thinking, True))
+
     def _vote_buttons(self, count: int) -> list[Any]:
         return [gr.Button(value=self.i18n(key), visible=i < count or i >= MOST_PANES)
                 for i, key in enumerate(VOTE_KEYS[count == 2])]
@@ -110,8 +128,7 @@ class Compare:
         controls: each pane's model, each pane's temperature, the shared choices, the API key."""
         *values, api_key = controls
         lang = request_language(request)
-        setup = Setup.of(mode, panes, values[:MOST_PANES], values[MOST_PANES:2 * MOST_PANES],
-                         *values[2 * MOST_PANES:])
+        setup = self._setup(mode, panes, values)
         value = value or {}
         files, text = _attached(value), (value.get("text") or "").strip()
         if not text and not files:
@@ -141,6 +158,13 @@ class Compare:
         async for update in self._answer(round_, [pane], {pane: history}, api_key, request, lang,
                                          clear_input=False):
             yield update
+
+    def retry_pane(self, pane: int) -> Callable[..., AsyncIterator[tuple[Any, ...]]]:
+        """The Retry button of one pane (Gradio reads the signature: gr.Request must be in it)."""
+        async def retry(round_: Round | None, api_key: str, request: gr.Request):
+            async for update in self.retry(pane, round_, api_key, request):
+                yield update
+        return retry
 
     async def _answer(self, round_: Round, panes: list[int],
                       asked: Sequence[list[dict[str, Any]]] | dict[int, list[dict[str, Any]]],
@@ -204,6 +228,13 @@ class Compare:
             self.chat.stop_session(f"{session}:{i}")
 
     # ---- the vote ----------------------------------------------------------------------------
+
+    def vote_for(self, verdict: str) -> Callable[..., Awaitable[tuple[Any, ...]]]:
+        """The button of one verdict."""
+        async def vote(round_: Round | None, reasons: list[str] | None, note: str, browser: str,
+                       request: gr.Request) -> tuple[Any, ...]:
+            return await self.vote(verdict, round_, reasons, note, browser, request)
+        return vote
 
     async def vote(self, verdict: str, round_: Round | None, reasons: list[str] | None, note: str,
                    browser: str, request: gr.Request) -> tuple[Any, ...]:

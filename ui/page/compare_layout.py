@@ -100,11 +100,12 @@ def compare_page(page_blocks: gr.Blocks, settings: Settings, chat: Chat, i18n: g
     # Only the input box may name files (checked); the rest arrive as the browser sent them,
     # which for these controls is what they hold (gr.Request goes in before the controls).
     compare_input.submit(checked(page.ask, [compare_input], roots), asking, answer_to,
-                         preprocess=False,
+                         preprocess=False, api_name="compare_ask",
                          show_progress_on=compare_input, **{**private, "show_progress": "minimal"})
     compare_input.stop(page.stop, None, None, queue=False, **private)
     for i, button in enumerate(retries):
-        button.click(functools.partial(page.retry, i), [state, api_key], answer_to, **private)
+        button.click(page.retry_pane(i), [state, api_key], answer_to, api_name=f"compare_retry_{i}",
+                     **private)
 
     restart = [state, *chatbots, *stats, *headers, *pickers, *temps, *columns, panes, vote_box,
                result, *verdicts]
@@ -117,5 +118,5 @@ def compare_page(page_blocks: gr.Blocks, settings: Settings, chat: Chat, i18n: g
                       queue=False, **private)
     voted = [*chatbots, *headers, vote_box, reasons, note, result, state]
     for verdict, button in zip(VERDICTS, verdicts, strict=True):
-        button.click(functools.partial(page.vote, verdict), [state, reasons, note, browser],
-                     voted, **private)
+        button.click(page.vote_for(verdict), [state, reasons, note, browser],
+                     voted, api_name=f"compare_vote_{verdict}", **private)
