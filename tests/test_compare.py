@@ -261,8 +261,9 @@ def test_forged_compare_calls_read_no_file_and_send_no_nonsense(compare_app: App
     for file in ({"path": str(secret)}, {"path": str(secret), "meta": {"_type": "gradio.FileData"}}):
         forged = page.run("compare_ask", [{"text": "what is it", "files": [file]}, None, "named",
                                           "3", *controls])
-        # Without Gradio's meta its own validation refuses it; with it, ours does, in a sentence.
-        assert (REFUSED if "meta" in file else '"error":null') in forged, forged
+        # Gradio's own checks refuse both (no meta; not an upload), before ours (ui/page/edge.py)
+        # would: the same answer as the chat's events get (tests/test_attacks.py).
+        assert REFUSED in forged or '"error":null' in forged, forged
         assert "Traceback" not in forged
     assert module_fake.request_count == 0
     # Numbers no control could hold are the defaults instead; the question still goes out.
