@@ -181,6 +181,34 @@ def test_stop_ends_both_panes_and_keeps_what_arrived(compare_app: AppProcess, br
         page.close()
 
 
+def test_retry_asks_one_pane_again_and_keeps_its_earlier_answer(compare_app: AppProcess, browser,
+                                                                module_fake: FakeOpenAI):
+    from playwright.sync_api import expect
+
+    module_fake.default = Reply(text="the first try", tps=80)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_compare(page, compare_app.url)
+        page.locator("#compare-mode").get_by_label("Choose the models").check()
+        expect(page.locator("#compare-model-1 input")).to_have_value(MODELS[1], timeout=10_000)
+        ask(page, "What is it?")
+        expect(page.locator("#compare-vote-a")).to_be_visible(timeout=30_000)
+        module_fake.reset()
+        module_fake.default = Reply(text="the second try", tps=80)
+        page.locator("#compare-retry-1").click()
+        expect(page.locator("#compare-chat-1")).to_contain_text("the second try", timeout=30_000)
+        [again] = module_fake.wait_for_requests(1, timeout=10)
+        assert again.json["model"] == MODELS[1]
+        expect(page.locator("#compare-chat-1")).to_contain_text("Earlier answer")  # folded, kept
+        page.locator("#compare-chat-1").get_by_text("Earlier answer").click()
+        expect(page.locator("#compare-chat-1")).to_contain_text("the first try")
+        assert "the second try" not in page.locator("#compare-chat-0").inner_text()
+        module_fake.wait_idle()
+        assert module_fake.request_count == 1
+    finally:
+        page.close()
+
+
 def test_a_blind_round_names_no_model_before_the_vote(compare_app: AppProcess, browser,
                                                       module_fake: FakeOpenAI, data_dir: Path):
     """Not in the page's HTML, not in any response the browser got; shown after the vote, which

@@ -60,9 +60,10 @@ class Setup:
                    tuple(float(t) for t in temperatures[:count]), int(max_tokens),
                    str(system_prompt or ""), str(quality or "balanced"), bool(thinking))
 
-    def choices(self, models: Sequence[str], temperature: float) -> list[Choices]:
+    def choices(self, models: Sequence[str], temperature: float, top_p: float) -> list[Choices]:
+        """Each pane's choices (a blind round's panes all at the server's temperature)."""
         temps = [temperature] * len(models) if self.blind else list(self.temperatures)
-        return [Choices(m, t, self.max_tokens, self.system_prompt, 1.0, self.quality, "all",
+        return [Choices(m, t, self.max_tokens, self.system_prompt, top_p, self.quality, "all",
                         self.thinking) for m, t in zip(models, temps, strict=False)]
 
 
@@ -137,7 +138,8 @@ class Compare:
             round_ = self.new_round(setup, lang)
         if not round_.blind:
             round_.models = list(setup.models)
-        round_.choices = setup.choices(round_.models, self.settings.temperature)
+        round_.choices = setup.choices(round_.models, self.settings.temperature,
+                                       self.settings.top_p)
         for model in dict.fromkeys(round_.models):
             try:
                 self.chat.check_request(text, model, setup.system_prompt, api_key)
