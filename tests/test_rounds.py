@@ -79,3 +79,10 @@ def test_one_vote_per_question():
     assert r.can_vote()
     r.voted = r.questions()
     assert not r.can_vote()
+
+
+def test_the_stand_in_name_is_in_the_page_language():
+    r = _round(["GLM-4V-Plus", "GLM-4V"], blind=True)
+    assert "我是模型 B" not in json.dumps(r.shown(1, lang="zh"), ensure_ascii=False)
+    assert "模型 B" in json.dumps(r.shown(1, lang="zh"), ensure_ascii=False)
+    assert r.hide("GLM-4V 每次请求最多接受 5 张图片", "zh") == "模型 B 每次请求最多接受 5 张图片"

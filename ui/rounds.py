@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ui.choices import Choices
+from ui.i18n import say
 from ui.records import PROVENANCE_ICON, record_of
 from ui.testing.votes import Vote
 
@@ -62,19 +63,22 @@ class Round:
         """An answered question not voted on yet."""
         return self.questions() > self.voted
 
-    def shown(self, pane: int, history: History | None = None) -> History:
+    def shown(self, pane: int, history: History | None = None, lang: str = "en") -> History:
         """The pane's history as the page may see it now."""
         history = self.histories[pane] if history is None else history
         if not self.hidden:
             return history
-        return mask(history, {m: f"Model {self.label(i)}" for i, m in enumerate(self.models)},
-                    pane=f"Model {self.label(pane)}")
+        names = self._stand_ins(lang)
+        return mask(history, names, pane=names[self.models[pane]])
 
-    def hide(self, text: str) -> str:
+    def hide(self, text: str, lang: str = "en") -> str:
         """A sentence or stats line, with the models' names hidden while they are."""
-        if not self.hidden:
-            return text
-        return _replace(text, {m: f"Model {self.label(i)}" for i, m in enumerate(self.models)})
+        return _replace(text, self._stand_ins(lang)) if self.hidden else text
+
+    def _stand_ins(self, lang: str) -> dict[str, str]:
+        """What stands where each model's name would be: "Model A", "模型 A"."""
+        return {m: say(lang, "compare_model", {"pane": self.label(i)})
+                for i, m in enumerate(self.models)}
 
     def names(self) -> list[str]:
         """What each pane is called in votes and on the leaderboard: its model, and its

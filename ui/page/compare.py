@@ -144,7 +144,7 @@ class Compare:
             try:
                 self.chat.check_request(text, model, setup.system_prompt, api_key)
             except ChatError as e:
-                raise refuse(round_.hide(self.chat.sentence(e, lang, model))) from None
+                raise refuse(round_.hide(self.chat.sentence(e, lang, model), lang)) from None
         asked = [[*h, user_message(text, files)] for h in round_.histories]
         async for update in self._answer(round_, list(range(len(round_.models))), asked, api_key,
                                          request, lang, clear_input=True):
@@ -183,14 +183,14 @@ class Compare:
                                                                           round_.choices[i])
                                                for i in panes))
             except ChatError as e:
-                raise refuse(round_.hide(self.chat.sentence(e, lang, round_.models[panes[0]]))) \
-                    from None
+                said = self.chat.sentence(e, lang, round_.models[panes[0]])
+                raise refuse(round_.hide(said, lang)) from None
             started = {i: self.chat.start(b, round_.choices[i], api_key)
                        for i, b in zip(panes, built, strict=True)}
             for i in panes:
                 round_.histories[i] = histories[i]
             try:
-                yield self._update(round_, {i: round_.shown(i) for i in panes}, {}, lang,
+                yield self._update(round_, {i: round_.shown(i, lang=lang) for i in panes}, {},
                                    clear_input=clear_input, busy=True)
                 session = _session(request) or ""
                 runs = {i: self.chat.run(histories[i], b, round_.choices[i], lang, started[i],
@@ -200,16 +200,16 @@ class Compare:
                     for pane, step in moved.items():
                         if step.final:
                             round_.histories[pane] = step.history
-                    yield self._update(round_, {i: round_.shown(i, s.history) for i, s in moved.items()},
-                                       {i: round_.hide(s.stats) for i, s in moved.items()}, lang,
-                                       busy=True)
+                    yield self._update(
+                        round_, {i: round_.shown(i, step.history, lang) for i, step in moved.items()},
+                        {i: round_.hide(step.stats, lang) for i, step in moved.items()}, busy=True)
             finally:
                 for s in started.values():
                     if isinstance(s, Started):
                         await s.aclose()
-        yield self._update(round_, {}, {}, lang, busy=False)
+        yield self._update(round_, {}, {}, busy=False)
 
-    def _update(self, round_: Round, shown: dict[int, Any], stats: dict[int, str], lang: str, *,
+    def _update(self, round_: Round, shown: dict[int, Any], stats: dict[int, str], *,
                 clear_input: bool = False, busy: bool) -> tuple[Any, ...]:
         """The ask/retry outputs: the chats, stats, the input, the vote row, the result, the round."""
         if busy:
@@ -273,7 +273,7 @@ class Compare:
             said += " " + say(lang, "compare_revealed", {"models": ", ".join(
                 f"{LETTERS[i]} = {m}" for i, m in enumerate(round_.models))})
         count = len(round_.models)
-        return (*(round_.shown(i) if i < count else gr.skip() for i in range(MOST_PANES)),
+        return (*(round_.shown(i, lang=lang) if i < count else gr.skip() for i in range(MOST_PANES)),
                 *_headers(round_, count),
                 gr.Group(visible=False), [], "", f"✅ {said}", round_)
 
