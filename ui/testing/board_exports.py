@@ -3,7 +3,7 @@ it is: UTF-8 with a byte-order mark, formulas defused, as ui/testing/report.py w
 JSONL (every field, for scripts). Nothing here knows a key or a secret: a vote holds models,
 choices, the question, image names and hashes, answers, the verdict and who gave it.
 
-Ratings come from any source as `Rated` rows: the Test page's rated cells (`test_ratings`) today;
+Ratings come from any source as `Rated` rows: the Test page's rated cells (`run_ratings`) today;
 👍 / 👎 of chat answers plug in by adding their rows to the iterable (see ui/page/leaderboard.py).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,7 @@ VOTE_COLUMNS = ("id", "at", "who", "blind", "test_set", "model_a", "model_b", "o
                 "answer_a", "answer_b")
 RATING_COLUMNS = ("source", "run", "model", "choices", "question", "images", "sha256", "answer",
                   "rating", "reasons", "note", "who", "at")
+SOURCES = ("test", "chat")  # where an answer was rated (ui/i18n.py "board_source_<source>")
 PAGE = 500  # rated cells read at a time
 
 
@@ -51,7 +52,7 @@ class Rated:
     run: str = ""  # the Test run's title
 
 
-def test_ratings(store: Store, viewer: str) -> Iterator[Rated]:
+def run_ratings(store: Store, viewer: str) -> Iterator[Rated]:
     """Every rated cell of the Test runs `viewer` may see, run by run, in row order."""
     runs = [info for info in store.runs(None, limit=1_000_000) if sees(info.owner, viewer)]
     for info in sorted(runs, key=lambda i: i.id):
@@ -83,23 +84,29 @@ def export(path: Path, kind: str, rows: Iterable[Vote] | Iterable[Rated], lang: 
     if suffix not in (".csv", ".jsonl") or kind not in ("votes", "ratings"):
         raise ValueError(f"{kind} go to .csv or .jsonl, not {suffix!r}")
     partial = path.with_name(path.name + ".part")
-    as_row, columns = (_vote_row, VOTE_COLUMNS) if kind == "votes" else (_rating_row, RATING_COLUMNS)
+    as_row: Callable[..., dict[str, Any]]
+    columns: tuple[str, ...]
+    if kind == "votes":
+        as_row, columns = _vote_row, VOTE_COLUMNS
+        heads = [say(lang, f"board_vote_col_{name}") for name in VOTE_COLUMNS]
+    else:
+        as_row, columns = _rating_row, RATING_COLUMNS
+        heads = [say(lang, f"board_rating_col_{name}") for name in RATING_COLUMNS]
     with partial.open("wb") as out:
-        count = (write_csv(out, rows, as_row, columns, lang, kind) if suffix == ".csv"
+        count = (write_csv(out, rows, as_row, columns, heads, lang) if suffix == ".csv"
                  else write_jsonl(out, rows, as_row))
     os.replace(partial, path)
     return count
 
 
-def write_csv(out: IO[bytes], rows: Iterable[Any], as_row: Any, columns: tuple[str, ...], lang: str,
-              kind: str) -> int:
+def write_csv(out: IO[bytes], rows: Iterable[Any], as_row: Any, columns: tuple[str, ...],
+              heads: list[str], lang: str) -> int:
     """Headers in `lang`, one row per vote or rating; the rows written."""
     count = 0
     with utf8_text(out) as text:
         text.write("\ufeff")
         writer = csv.writer(text, lineterminator="\r\n")
-        prefix = "board_vote_col_" if kind == "votes" else "board_rating_col_"
-        writer.writerow([say(lang, f"{prefix}{name}") for name in columns])
+        writer.writerow(heads)
         for row in rows:
             values = as_row(row, lang, flat=True)
             writer.writerow([_excel(values[name], lang) for name in columns])

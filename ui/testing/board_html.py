@@ -34,8 +34,8 @@ RANKING_HEADS = ("rank", "model", "score", "votes", "wins")
 
 def summary(board: Board, lang: str, blind_only: bool) -> str:
     """One line over the tables: how many votes, of how many models."""
-    key = "board_counted_blind" if blind_only else "board_counted"
-    return say(lang, key, {"count": board.votes, "models": len(board.standings)})
+    counts = {"count": board.votes, "models": len(board.standings)}
+    return say(lang, "board_counted_blind", counts) if blind_only else say(lang, "board_counted", counts)
 
 
 def ranking(board: Board, lang: str) -> str:
