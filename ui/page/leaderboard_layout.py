@@ -10,11 +10,9 @@ import gradio as gr
 from ui.page.leaderboard import ALL, LeaderboardPage
 from ui.page.nav import nav_links
 from ui.page.testrun import shared_store, store_problem
+from ui.page.testrun_layout import NEW_BROWSER_JS
 from ui.settings import Settings
 from ui.testing.board_html import CSS
-
-# The same browser id as the Test page's (its storage key): one browser, one owner on every page.
-NEW_BROWSER_JS = "(id) => id || (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2))"
 
 
 def leaderboard_page(page_blocks: gr.Blocks, settings: Settings, i18n: gr.I18n) -> None:
@@ -28,6 +26,7 @@ def leaderboard_page(page_blocks: gr.Blocks, settings: Settings, i18n: gr.I18n) 
         return
     page = LeaderboardPage(store)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
+    # The Test page's browser id (same storage key): one browser is one owner on every page.
     browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
     with gr.Row(equal_height=False, elem_id="board-filters"):
         blind = gr.Checkbox(True, label=i18n("board_blind_only"), info=i18n("board_blind_info"),
