@@ -261,6 +261,18 @@ def _report_keys() -> set[str]:
     return {*(f"report_status_{s}" for s in get_args(CellStatus)), *SUMMARY_HEADS}
 
 
+def _board_keys() -> set[str]:
+    """board_exports.py / board_html.py: the columns, outcomes and sources of the Leaderboard."""
+    from ui.testing.board_exports import RATING_COLUMNS, SOURCES, VOTE_COLUMNS
+    from ui.testing.board_html import RANKING_HEADS
+    from ui.testing.votes import OUTCOMES
+
+    return {*(f"board_vote_col_{c}" for c in VOTE_COLUMNS),
+            *(f"board_rating_col_{c}" for c in RATING_COLUMNS),
+            *(f"board_outcome_{o}" for o in OUTCOMES), *(f"board_source_{s}" for s in SOURCES),
+            *(f"board_col_{h}" for h in RANKING_HEADS)}
+
+
 from ui.page.compare import VOTE_KEYS  # noqa: E402
 from ui.page.nav import PAGES  # noqa: E402
 
@@ -281,6 +293,11 @@ DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("page/compare_layout.py", "f'reason_{r}'"): _reason_keys,
     ("records.py", "f'choice_{name}_{value}'"): _choice_value_keys,
     ("records.py", "f'choice_{name}'"): _choice_keys,
+    ("testing/board_exports.py", "f'board_vote_col_{name}'"): _board_keys,
+    ("testing/board_exports.py", "f'board_rating_col_{name}'"): _board_keys,
+    ("testing/board_exports.py", "f'board_outcome_{vote.outcome}'"): _board_keys,
+    ("testing/board_exports.py", "f'board_source_{rated.source}'"): _board_keys,
+    ("testing/board_html.py", "f'board_col_{h}'"): _board_keys,
 }
 
 

@@ -71,3 +71,17 @@ def test_the_same_votes_give_the_same_page_and_win_rates_say_who_beat_whom():
     assert share[0][1] == pytest.approx(0.6) and share[1][0] == pytest.approx(0.4)
     assert share[0][0] is None
     assert standings([]) == []
+
+
+def test_the_bootstrap_s_rounds_fitted_together_are_each_the_fit_of_its_own_table():
+    import numpy as np
+
+    from ui.testing.leaderboard import fit, fit_many
+
+    rng = np.random.default_rng(3)
+    tables = rng.integers(0, 40, size=(25, 4, 4)).astype(float) * (1 - np.eye(4))
+    tables[0] = 0  # no votes at all in one round
+    tables[1, 0, :] = 0  # a model that never won
+    together = fit_many(tables)
+    for table, row in zip(tables, together, strict=True):
+        assert row == pytest.approx(fit(table), abs=1e-5)

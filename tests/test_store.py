@@ -521,6 +521,25 @@ def test_votes_are_kept_with_what_they_were_about_and_read_by_time_and_kind(stor
         store.add_vote(vote("a is better", "2026-11-27T00:00:00Z"))
 
 
+def test_the_leaderboard_reads_only_what_it_counts_of_the_votes_one_browser_or_all(store: Store) -> None:
+    from ui.testing.votes import Outcome, Vote
+
+    def vote(owner: str, at: str, blind: bool = True) -> Vote:
+        return Vote("glm-4.5v", "GLM-4V", "b", Choices(model="glm-4.5v"), Choices(model="GLM-4V"),
+                    "q?", (), "long answer " * 100, "", blind, ("misread_text", "refused"), "",
+                    owner, "", at, "receipts")
+
+    store.add_vote(vote("browser:x", "2026-11-20T10:00:00Z"))
+    store.add_vote(vote("user:alice", "2026-11-25T10:00:00Z", blind=False))
+    store.add_vote(vote("browser:y", "2026-11-26T10:00:00Z"))
+    assert store.outcomes(owner="browser:x") == [
+        Outcome("glm-4.5v", "GLM-4V", "b", ("misread_text", "refused"), "browser:x", "receipts", True,
+                "2026-11-20T10:00:00Z")]
+    assert [o.owner for o in store.outcomes()] == ["browser:x", "user:alice", "browser:y"]
+    assert [o.owner for o in store.outcomes(blind_only=True)] == ["browser:x", "browser:y"]
+    assert [o.owner for o in store.outcomes(since="2026-11-21", until="2026-11-26")] == ["user:alice"]
+
+
 @pytest.mark.parametrize(("url", "shown", "password"), [
     ("postgresql://glm:hunter2@db:5432/runs", "postgresql://glm:***@db:5432/runs", "hunter2"),
     ("postgresql://glm:hunt%40er2@db/runs?sslmode=require", "postgresql://glm:***@db/runs?sslmode=require",

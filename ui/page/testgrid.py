@@ -13,6 +13,7 @@ from ui.page.chat import request_language
 from ui.settings import Settings
 from ui.store.api import CellFilter, Store
 from ui.testing import view
+from ui.testing.board import sees
 from ui.testing.cells import REASONS, Cell, Run
 from ui.testing.manager import Runs
 from ui.testing.runner import Progress
@@ -39,7 +40,7 @@ CLI = "cli"  # runs of `glm-vision-chat batch`: the operator's, on every viewer'
 def _shared(run_owner: str, viewer: str) -> bool:
     """Whether a run started by `run_owner` is `viewer`'s to see and rate: their own, the
     operator's command-line runs, and with sign-in every team member's."""
-    return run_owner in (viewer, CLI) or (viewer.startswith("user:") and run_owner.startswith("user:"))
+    return sees(run_owner, viewer)  # the Leaderboard's votes and ratings follow the same rule
 
 
 def owner_of(request: gr.Request | None, browser: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from ui.records import AnswerRecord
 from ui.testing.cells import Cell, Item, Rating, Run, RunStatus, Variant
-from ui.testing.votes import Vote
+from ui.testing.votes import Outcome, Vote
 
 
 @dataclass(frozen=True)
@@ -100,5 +100,10 @@ class Store(Protocol):
 
     def votes(self, *, since: str = "", until: str = "", blind_only: bool = False,
               test_set: str | None = None, limit: int = 1_000_000) -> list[Vote]: ...
+
+    def outcomes(self, *, since: str = "", until: str = "", blind_only: bool = False,
+                 owner: str | None = None) -> list[Outcome]:
+        """The leaderboard's columns of the votes (no answers, no choices), in time order."""
+        ...
 
     def close(self) -> None: ...

@@ -9,7 +9,7 @@ from ui.choices import Choices
 from ui.records import now_iso
 from ui.store.db import Database
 from ui.testing.cells import REASONS
-from ui.testing.votes import OUTCOMES, Vote
+from ui.testing.votes import OUTCOMES, Outcome, Vote
 
 VOTE_COLUMNS = ("id, at, owner, who, blind, model_a, model_b, choices_a, choices_b, outcome, "
                 "reasons, note, question, images, answer_a, answer_b, test_set")
@@ -38,23 +38,43 @@ class VoteStore:
     def votes(self, *, since: str = "", until: str = "", blind_only: bool = False,
               test_set: str | None = None, limit: int = 1_000_000) -> list[Vote]:
         """Votes in time order (since ≤ at < until, ISO 8601), the blind ones only if asked."""
-        parts: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        if since:
-            parts.append("at >= ?")
-            params.append(since)
-        if until:
-            parts.append("at < ?")
-            params.append(until)
-        if blind_only:
-            parts.append("blind = 1")
-        if test_set is not None:
-            parts.append("test_set = ?")
-            params.append(test_set)
+        parts, params = _where(since, until, blind_only, test_set)
         with self.db.read() as tx:
             rows = tx.all(f"SELECT {VOTE_COLUMNS} FROM votes WHERE {' AND '.join(parts)} "
                           "ORDER BY at, id LIMIT ?", [*params, max(0, limit)])
         return [_vote(row) for row in rows]
+
+    def outcomes(self, *, since: str = "", until: str = "", blind_only: bool = False,
+                 owner: str | None = None) -> list[Outcome]:
+        """What the leaderboard counts of the votes (since ≤ at < until), one owner's only if
+        given, in time order."""
+        parts, params = _where(since, until, blind_only, None)
+        if owner is not None:
+            parts.append("owner = ?")
+            params.append(owner)
+        with self.db.read() as tx:
+            rows = tx.all("SELECT model_a, model_b, outcome, reasons, owner, test_set, blind, at "
+                          f"FROM votes WHERE {' AND '.join(parts)} ORDER BY at, id", params)
+        return [Outcome(a, b, outcome, tuple(json.loads(reasons)) if reasons != "[]" else (), who,
+                        test_set, bool(blind), at)
+                for a, b, outcome, reasons, who, test_set, blind, at in rows]
+
+
+def _where(since: str, until: str, blind_only: bool, test_set: str | None) -> tuple[list[str], list[Any]]:
+    parts: list[str] = ["1 = 1"]
+    params: list[Any] = []
+    if since:
+        parts.append("at >= ?")
+        params.append(since)
+    if until:
+        parts.append("at < ?")
+        params.append(until)
+    if blind_only:
+        parts.append("blind = 1")
+    if test_set is not None:
+        parts.append("test_set = ?")
+        params.append(test_set)
+    return parts, params
 
 
 def _choices(choices: Choices) -> str:

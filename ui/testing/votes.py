@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ui.choices import Choices
 
@@ -34,3 +35,17 @@ class Vote:
 
     def as_triple(self) -> tuple[str, str, str]:
         return self.model_a, self.model_b, self.outcome
+
+
+class Outcome(NamedTuple):
+    """What the leaderboard counts of a vote (the store reads only these columns: answers and
+    choices of 10,000 votes would be most of its time)."""
+
+    model_a: str
+    model_b: str
+    outcome: str
+    reasons: tuple[str, ...]
+    owner: str
+    test_set: str
+    blind: bool
+    at: str
