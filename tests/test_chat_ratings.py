@@ -86,3 +86,37 @@ def test_a_thumbs_down_with_a_reason_then_add_to_a_test_set_shows_up_on_the_test
         assert "How many cups are there?" in str(asked.json["messages"])
     finally:
         page.close()
+
+
+def test_an_answer_restored_after_a_reload_can_be_rated_and_the_rating_taken_back(
+        rated_app, fake: FakeOpenAI, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    app, data = rated_app
+    fake.script(Reply(text="A blue rectangle."))
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        open_chat(page, app.url)
+        ask(page, "What is it?", make_image(tmp_path / "blue.png", (90, 60), (20, 20, 220)))
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("A blue rectangle.", timeout=15_000)
+        expect(page.locator("#chat-input textarea")).to_be_editable(timeout=10_000)
+        page.reload()  # the kept conversation comes back (ui/page/keeping.py)
+        expect(chat).to_contain_text("A blue rectangle.", timeout=30_000)
+
+        chat.get_by_role("button", name="Like", exact=True).last.click()
+        said = page.locator("#rate-said")
+        expect(said).to_contain_text("Kept: 👍 on this answer.", timeout=10_000)
+        expect(page.locator("#rate-reasons")).to_be_hidden()  # reasons are for what was wrong
+        store = open_store(data)
+        try:
+            assert [(r.verdict, r.answer) for r in store.chat_ratings()] == [(1, "A blue rectangle.")]
+            chat.get_by_role("button", name="Liked").last.click()  # the thumb again: taken back
+            expect(said).to_contain_text("Your rating of this answer was removed.", timeout=10_000)
+            assert store.chat_ratings() == []
+        finally:
+            store.close()
+        page.locator("#rate-close").click()
+        expect(page.locator("#rate-panel")).to_be_hidden()
+    finally:
+        page.close()

@@ -155,3 +155,14 @@ def test_a_retried_turn_is_rated_as_its_newest_answer(history):
     assert turn is not None
     assert (turn.record.model, turn.answer, turn.question) == ("GLM-4V-Plus", "Four cups.", "How many cups?")
     assert turn.key != turn_at(first, 1).key  # type: ignore[union-attr]
+
+
+def test_the_button_under_the_input_opens_the_panel_for_the_last_turn(ratings, history):
+    with pytest.raises(gr.Error) as refused:
+        ratings.open_last([], "b1", gr.Request())
+    assert refused.value.message.startswith("Nothing to add yet")
+    state, box, heading, why, names, expected, *_ = ratings.open_last(history, "b1", gr.Request())
+    assert state == {"key": last_turn(history).key, "verdict": 0}  # type: ignore[union-attr]
+    assert heading == "The answer of **glm-4.5v** to “And plates?”"
+    assert why.constructor_args["visible"] is False  # nothing rated: no reasons to give
+    assert names.constructor_args["value"] == "From the chat"
