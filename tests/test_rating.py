@@ -162,7 +162,15 @@ def test_the_button_under_the_input_opens_the_panel_for_the_last_turn(ratings, h
         ratings.open_last([], "b1", gr.Request())
     assert refused.value.message.startswith("Nothing to add yet")
     state, box, heading, why, names, expected, *_ = ratings.open_last(history, "b1", gr.Request())
+    assert box.constructor_args["visible"] is True and expected.constructor_args["value"] is False
     assert state == {"key": last_turn(history).key, "verdict": 0}  # type: ignore[union-attr]
     assert heading == "The answer of **glm-4.5v** to “And plates?”"
     assert why.constructor_args["visible"] is False  # nothing rated: no reasons to give
     assert names.constructor_args["value"] == "From the chat"
+
+
+def test_a_set_name_with_markup_is_said_as_text(ratings, history):
+    _, said = asyncio.run(ratings.add(history, "b1", _state(history), "<img src=http://x/y.png>", False,
+                                      gr.Request()))
+    assert "<img" not in said and "img src=http://x/y.png" in said
+    assert [s.name for s in ratings.store.test_sets("browser:b1")] == ["<img src=http://x/y.png>"]  # type: ignore[union-attr]

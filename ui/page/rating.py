@@ -147,7 +147,7 @@ class Ratings:
         except Exception:
             log.exception("a turn could not be added to a test set")
             raise refuse(say(lang, "store_unavailable")) from None
-        params = {"name": saved.name, "count": added, "size": saved.size}
+        params = {"name": sanitize(saved.name), "count": added, "size": saved.size}
         return (gr.Dropdown(choices=self._names(store, owner), value=saved.name, allow_custom_value=True),
                 say(lang, "set_added" if added else "set_already", params))
 
