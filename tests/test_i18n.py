@@ -278,6 +278,7 @@ from ui.page.nav import PAGES  # noqa: E402
 
 DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("page/testrun_layout.py", "f'reason_{r}'"): _reason_keys,
+    ("page/rating_panel.py", "f'reason_{r}'"): _reason_keys,
     ("imaging/payload.py", "unreadable_key(head)"): _unreadable_keys,
     ("testing/report.py", "f'reason_{reason}'"): _reason_keys,
     ("testing/report.py", "f'report_col_{name}'"): _report_column_keys,

@@ -8,11 +8,11 @@ from typing import Any
 
 import gradio as gr
 
+from ui.page.browser_id import NEW_BROWSER_JS, browser_state
 from ui.page.chat import Chat
 from ui.page.compare import VOTE_KEYS, Compare
 from ui.page.edge import processed_here
 from ui.page.nav import nav_links
-from ui.page.testrun_layout import NEW_BROWSER_JS
 from ui.paths import Roots
 from ui.rounds import LETTERS, MOST_PANES, VERDICTS
 from ui.settings import Settings
@@ -29,7 +29,7 @@ def compare_page(page_blocks: gr.Blocks, settings: Settings, chat: Chat, i18n: g
     blind = len(models) >= 2
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     state = gr.State(None)
-    browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
+    browser = browser_state()
     with gr.Row(elem_id="compare-heading-row"):
         gr.Markdown(i18n("compare_heading"), elem_id="compare-heading")
         nav_links(i18n, "compare")

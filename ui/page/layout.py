@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from ui.choices import Choices
 from ui.conversation import for_retry, pop_last_turn
 from ui.i18n import LABELS, say
-from ui.page import keeping
+from ui.page import keeping, rating_panel
 from ui.page.chat import Chat, refuse, request_language
 from ui.page.compare_layout import compare_page
 from ui.page.edge import checked, processed_here
@@ -21,6 +21,7 @@ from ui.page.leaderboard_layout import leaderboard_page
 from ui.page.markdown_js import LinearMarkdown
 from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
 from ui.page.nav import nav_links
+from ui.page.rating import Ratings
 from ui.page.scripts import (
     CSS,
     KEY_KEEP_JS,
@@ -67,9 +68,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                       {"left": "\\[", "right": "\\]", "display": True},
                                       {"left": "\\(", "right": "\\)", "display": False}],
-                    examples=_examples(), feedback_options=None, layout="bubble",
+                    examples=_examples(), feedback_options=("Like", "Dislike"), layout="bubble",
                 )
                 undo_clear = keeping.place_undo(i18n)
+                rate_panel = rating_panel.place(i18n)  # shown for a rated answer
                 chat_input = gr.MultimodalTextbox(
                     file_types=["image"], file_count="multiple", sources=["upload"],
                     placeholder=i18n("placeholder"),  # type: ignore[arg-type]
@@ -79,6 +81,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 with gr.Row(equal_height=True, elem_id="under-input"):  # stats, and the tools
                     stats = gr.Markdown(elem_classes="stats", elem_id="stats")
                     tools = Tools.build(i18n)
+                    rate_open = rating_panel.button(i18n)
                 tools.build_outputs()
                 kept = keeping.place(i18n, undo_clear)
             with gr.Column(scale=1, min_width=280, elem_id="settings"):
@@ -219,6 +222,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         # The conversation too, per tab (ui/page/keeping.py): saved when an answer ends.
         keeping.wire(demo, kept, chatbot, stats, roots,
                      ended=[answering, example_answer, retried, undone], imported=imported)
+        # 👍 / 👎 under each answer, its reasons, and "Add to a test set" (ui/page/rating.py)
+        rating_panel.wire(demo, rate_panel, rate_open, chatbot, roots, Ratings(settings))
         # In the page only: no request per keystroke or slider step.
         gr.on([model.change, temperature.change, max_tokens.change, system_prompt.change,
                top_p.change, quality.change, history_images.change, thinking.change],

@@ -7,10 +7,10 @@ from typing import Any
 
 import gradio as gr
 
+from ui.page.browser_id import NEW_BROWSER_JS, browser_state
 from ui.page.leaderboard import ALL, LeaderboardPage
 from ui.page.nav import nav_links
 from ui.page.testrun import shared_store, store_problem
-from ui.page.testrun_layout import NEW_BROWSER_JS
 from ui.settings import Settings
 from ui.testing.board_html import CSS
 
@@ -27,7 +27,7 @@ def leaderboard_page(page_blocks: gr.Blocks, settings: Settings, i18n: gr.I18n) 
     page = LeaderboardPage(store)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     # The Test page's browser id (same storage key): one browser is one owner on every page.
-    browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
+    browser = browser_state()
     with gr.Row(equal_height=False, elem_id="board-filters"):
         blind = gr.Checkbox(True, label=i18n("board_blind_only"), info=i18n("board_blind_info"),
                             elem_id="board-blind")

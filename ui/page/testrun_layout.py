@@ -7,8 +7,10 @@ from typing import Any
 import gradio as gr
 
 from ui.answer import Answerer
+from ui.page.browser_id import NEW_BROWSER_JS, browser_state
 from ui.page.edge import checked
 from ui.page.nav import nav_links
+from ui.page.savedsets import SavedSets
 from ui.page.testgrid import View
 from ui.page.testrun import TestPage, shared_store, store_problem
 from ui.paths import Roots
@@ -39,9 +41,6 @@ KEYS_JS = """
 }
 """
 
-NEW_BROWSER_JS = "(id) => id || (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2))"
-
-
 def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i18n: gr.I18n,
               roots: Roots) -> None:
     """Build the Test page inside `with demo.route(...) as page_blocks`."""
@@ -55,8 +54,9 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     if not settings.database_url:  # SQLite: one server; a shared database may have others running
         runs.recover()
     page = TestPage(settings, store, runs, settings.data_dir)
+    sets = SavedSets(store)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-    browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
+    browser = browser_state()
     state = gr.State(View())
     with gr.Row(elem_id="test-heading-row"):
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
@@ -71,6 +71,9 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
                                      elem_id="test-folder")
             questions = gr.Textbox(label=i18n("test_questions"), lines=3, elem_id="test-questions",
                                    placeholder=i18n("test_questions_placeholder"))  # type: ignore[arg-type]
+            # sets added from the Chat ("Add to a test set"), chosen: put into the plan
+            saved = gr.Dropdown([], value=None, label=i18n("test_saved_sets"),  # type: ignore[arg-type]
+                                elem_id="test-saved-sets", interactive=True, visible=False)
         with gr.Column(scale=2):
             models = gr.CheckboxGroup(list(settings.models), value=[settings.default_model],
                                       label=i18n("test_models"), elem_id="test-models")
@@ -134,13 +137,14 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
 
     shown = [progress, grid, page_label, summary, focus_image, focus_text, focus_stats, reasons, note]
     page_blocks.load(None, browser, browser, js=NEW_BROWSER_JS, **private).then(
-        page.my_runs, browser, run_list, **private)
+        page.my_runs, browser, run_list, **private).then(sets.listed, browser, saved, **private)
     page_blocks.load(None, js=KEYS_JS, **private)
 
     set_up = [files, questions, models, quality]
     gr.on([files.change, questions.blur, models.change, quality.change],
           checked(page.plan, [files], roots), set_up, plan, preprocess=False,
           trigger_mode="always_last", **private)
+    saved.input(sets.chosen, [saved, browser], [files, questions, title], **private)
     folder.upload(checked(lambda current, added: [*(current or []), *(added or [])], [files, folder],
                           roots), [files, folder], files, preprocess=False, **private)
     run_btn.click(checked(page.start, [files], roots),

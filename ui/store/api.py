@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from ui.records import AnswerRecord
 from ui.testing.cells import Cell, Item, Rating, Run, RunStatus, Variant
+from ui.testing.chatratings import ChatRating, SavedSet
 from ui.testing.votes import Outcome, Vote
 
 
@@ -105,5 +106,35 @@ class Store(Protocol):
                  owner: str | None = None) -> list[Outcome]:
         """The leaderboard's columns of the votes (no answers, no choices), in time order."""
         ...
+
+    # Ratings of Chat answers
+    def add_chat_rating(self, rating: ChatRating) -> int:
+        """Keep a rating, replacing the owner's earlier one of the same answer (answer_key)."""
+        ...
+
+    def remove_chat_rating(self, owner: str, answer_key: str) -> bool: ...
+
+    def chat_ratings(self, *, owner: str | None = None, since: str = "", until: str = "",
+                     limit: int = 1_000_000) -> list[ChatRating]:
+        """In time order (since ≤ at < until, ISO 8601); owner None: everyone's."""
+        ...
+
+    # Test sets saved from the Chat
+    def test_sets(self, owner: str | None = None) -> list[SavedSet]:
+        """Newest first; owner None: everyone's."""
+        ...
+
+    def test_set(self, set_id: int) -> SavedSet | None: ...
+
+    def create_test_set(self, name: str, owner: str) -> SavedSet:
+        """This owner's set of that name, made if it is new."""
+        ...
+
+    def add_test_rows(self, set_id: int, items: Sequence[Item], who: str = "") -> int:
+        """Rows added (an image and question already there: its expected answer updated); how
+        many are new."""
+        ...
+
+    def test_set_items(self, set_id: int) -> list[Item]: ...
 
     def close(self) -> None: ...

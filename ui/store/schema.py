@@ -6,6 +6,8 @@ upgraded in place, rows kept. A step is never edited once released; a change is 
     version 2  ratings (one per cell, who and when), and the indexes the page's filters page by
     version 3  votes of the Compare page (two answers, which was better, why; models and choices,
                question, images by name and hash, both answers), by time for the leaderboard
+    version 4  the Chat's ratings (one per owner and answer, with what it was about), and test
+               sets saved from the Chat (named per owner; rows of an image and a question)
 """
 
 from __future__ import annotations
@@ -88,7 +90,46 @@ V3 = (
     "CREATE INDEX votes_by_time ON votes (at, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3)
+V4 = (
+    """CREATE TABLE chat_ratings (
+        id {id},
+        owner TEXT NOT NULL,
+        answer_key TEXT NOT NULL,
+        who TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL,
+        model TEXT NOT NULL,
+        choices TEXT NOT NULL,
+        question TEXT NOT NULL,
+        images TEXT NOT NULL DEFAULT '[]',
+        answer TEXT NOT NULL DEFAULT '',
+        verdict INTEGER NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '[]',
+        note TEXT NOT NULL DEFAULT '',
+        UNIQUE (owner, answer_key))""",
+    # the Leaderboard's downloads by date
+    "CREATE INDEX chat_ratings_by_time ON chat_ratings (at, id)",
+    """CREATE TABLE test_sets (
+        id {id},
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (owner, name))""",
+    # a row is an image and a question once per set (row_key: their hash; a question may be
+    # longer than an index entry may be)
+    """CREATE TABLE test_set_rows (
+        id {id},
+        set_id BIGINT NOT NULL REFERENCES test_sets (id) ON DELETE CASCADE,
+        row_key TEXT NOT NULL,
+        image TEXT NOT NULL,
+        name TEXT NOT NULL,
+        question TEXT NOT NULL,
+        expected TEXT NOT NULL DEFAULT '',
+        who TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL,
+        UNIQUE (set_id, row_key))""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4)
 LATEST = len(MIGRATIONS)
 LOCK_KEY = 0x676C6D76  # "glmv": PostgreSQL advisory lock, so replicas starting together upgrade once
 

@@ -16,8 +16,10 @@ from typing import Any
 from ui.choices import Choices
 from ui.records import AnswerRecord, now_iso
 from ui.store.api import CellFilter, RunInfo
+from ui.store.chatratings import ChatRatingStore
 from ui.store.db import Database
 from ui.store.schema import upgrade
+from ui.store.testsets import TestSetStore
 from ui.store.votes import VoteStore
 from ui.testing.cells import REASONS, Cell, Item, Rating, Run, RunStatus, Variant, fingerprint
 
@@ -31,8 +33,9 @@ RUN_COLUMNS = "id, title, owner, created, status, items, variants"
 INPUTS_KEPT = 16  # runs whose parsed items and variants run() keeps: they never change
 
 
-class SqlStore(VoteStore):
-    """Runs, cells, ratings, images and votes in one SQL database; safe to share between threads."""
+class SqlStore(VoteStore, ChatRatingStore, TestSetStore):
+    """Runs, cells, ratings, images, votes, the Chat's ratings and saved test sets in one SQL
+    database; safe to share between threads."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
