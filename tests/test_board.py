@@ -210,3 +210,18 @@ def test_a_signed_in_viewer_sees_the_team_s_votes_and_a_bad_date_is_one_sentence
     assert [v.who for v in votes] == ["alice"]
     with pytest.raises(gr.Error, match="is not a date"):
         run(page.show(True, "last week", "", "all", "", bob))
+
+
+def test_the_chat_s_thumbs_are_in_the_ratings_download_for_whoever_may_see_them(store):
+    from ui.testing.chatratings import ChatRating
+
+    for owner in ("browser:me", "browser:other"):
+        store.add_chat_rating(ChatRating("GLM-4V", Choices(model="GLM-4V", temperature=0.2),
+                                         "How many cups?", f"3 cups ({owner})", -1,
+                                         (("cups.jpg", "ab" * 32),), ("wrong_count",), "two",
+                                         owner, "", "2026-11-27T12:00:00Z", f"key-{owner}"))
+    rows = LeaderboardPage(store).ratings("browser:me")
+    [chat] = [r for r in rows if r.source == "chat"]
+    assert (chat.model, chat.choices.temperature, chat.answer, chat.verdict, chat.reasons) == (
+        "GLM-4V", 0.2, "3 cups (browser:me)", -1, ("wrong_count",))
+    assert chat.images == (("cups.jpg", "ab" * 32),)

@@ -22,7 +22,7 @@ from ui.page.testgrid import owner_of
 from ui.store.api import Store
 from ui.testing import board_html
 from ui.testing.board import TEAM, BadDate, Board, build, period, sees
-from ui.testing.board_exports import Rated, export, run_ratings
+from ui.testing.board_exports import Rated, chat_ratings, export, run_ratings
 from ui.testing.votes import Outcome, Vote
 
 ALL = "all"  # the test-set filter's "every set"; a set is "set:<name>" ("set:" = none)
@@ -97,9 +97,8 @@ class LeaderboardPage:
         return [v for v in votes if sees(v.owner, viewer) and v.model_a != v.model_b]
 
     def ratings(self, viewer: str) -> list[Rated]:
-        """Every rated answer the viewer may see. Ratings of chat answers (👍 / 👎, when the
-        store keeps them) are added here: `[*run_ratings(...), *chat_rows]`."""
-        return list(run_ratings(self.store, viewer))
+        """Every rated answer the viewer may see: the Test page's cells, then the Chat's 👍 / 👎."""
+        return [*run_ratings(self.store, viewer), *chat_ratings(self.store, viewer)]
 
     async def download(self, kind: str, suffix: str, blind: bool, since: Any, until: Any,
                        test_set: str, browser: str, request: gr.Request) -> Any:

@@ -3,8 +3,8 @@ it is: UTF-8 with a byte-order mark, formulas defused, as ui/testing/report.py w
 JSONL (every field, for scripts). Nothing here knows a key or a secret: a vote holds models,
 choices, the question, image names and hashes, answers, the verdict and who gave it.
 
-Ratings come from any source as `Rated` rows: the Test page's rated cells (`run_ratings`) today;
-👍 / 👎 of chat answers plug in by adding their rows to the iterable (see ui/page/leaderboard.py).
+Ratings come from either place as `Rated` rows: the Test page's rated cells (`run_ratings`) and
+the Chat's 👍 / 👎 (`chat_ratings`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,14 @@ def run_ratings(store: Store, viewer: str) -> Iterator[Rated]:
             while page := store.cells(run.id, CellFilter(verdict=verdict), offset=offset, limit=PAGE):
                 yield from (_rated(run, cell) for cell in page)
                 offset += len(page)
+
+
+def chat_ratings(store: Store, viewer: str) -> Iterator[Rated]:
+    """Every 👍 / 👎 given in the Chat that `viewer` may see, in time order."""
+    for r in store.chat_ratings(owner=None):
+        if sees(r.owner, viewer):
+            yield Rated("chat", r.model, r.choices, r.question, r.images, r.answer, r.verdict,
+                        r.reasons, r.note, r.who, r.at)
 
 
 def _rated(run: Run, cell: Any) -> Rated:
