@@ -5,6 +5,8 @@ the vote."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import re
 import uuid
@@ -158,6 +160,22 @@ def test_two_chosen_models_answer_side_by_side_each_with_its_own_history(
         assert "turn: 2" in vote.answer_a
         # The follow-up's images are the first turn's: the vote names the question's own (none).
         assert vote.images == ()
+
+        # The same browser downloads it from the Leaderboard (a vote with names shown: not blind).
+        page.locator("#nav-to-leaderboard").click()
+        expect(page.locator("#board-summary")).to_be_visible(timeout=30_000)
+        page.locator("#board-blind input").uncheck()
+        expect(page.locator("#board-summary")).to_contain_text("1 vote", timeout=10_000)
+        page.locator("#board-votes-csv").click()
+        link = page.locator("#board-downloads a[href*='.csv']").first
+        expect(link).to_be_visible(timeout=30_000)
+        href = link.get_attribute("href") or ""
+        data = httpx.get(href if href.startswith("http") else compare_app.url.rstrip("/") + href,
+                         timeout=30).content
+        header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        [row] = [dict(zip(header, r, strict=True)) for r in rows]
+        assert row["Better model"] == MODELS[0] and row["Question"] == "And on the top shelf?"
+        assert "B missed the top shelf" in row.values() and TEST_KEY not in data.decode("utf-8-sig")
     finally:
         page.close()
 
