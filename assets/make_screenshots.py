@@ -6,7 +6,9 @@ example chart, so the pictures stay true as the UI changes:
     .venv/bin/python assets/make_screenshots.py
 
 Writes assets/screenshot.png (desktop, light) and screenshot-{dark,phone,phone-dark}.png, and
-assets/screenshot-test.png: the Test page after a small run, three answers rated.
+assets/screenshot-test.png: the Test page after a small run, three answers rated;
+assets/screenshot-compare.png: a blind comparison before the vote; assets/screenshot-leaderboard.png:
+the Leaderboard over a few hundred scripted votes.
 Needs Debian's chromium (`apt-get install chromium`; fonts-noto-cjk for the Chinese labels).
 """
 
@@ -49,8 +51,10 @@ def main() -> None:
     if not chromium:
         sys.exit("needs chromium: apt-get install chromium")
     fake = FakeOpenAI().start()
+    tmp = Path(tempfile.mkdtemp())
     app = start_app({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "screenshot",
-                     "GLM_MODELS": "glm-4.5v,glm-4.6v,GLM-4V-Plus"}, Path(tempfile.mkdtemp()))
+                     "GLM_MODELS": "glm-4.5v,glm-4.6v,GLM-4V-Plus", "GLM_DATA_DIR": str(tmp / "data")},
+                    tmp)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -73,6 +77,9 @@ def main() -> None:
                 page.close()
                 print("wrote", name)
             test_page(browser, app.url, fake)
+            context = browser.new_context(locale="en-US")  # one browser id for both pages
+            compare_page(context, app.url, fake)
+            leaderboard_page(context, app.url, tmp / "data")
             browser.close()
     finally:
         stop_app(app)
@@ -112,6 +119,68 @@ def test_page(browser, url: str, fake: FakeOpenAI) -> None:
     page.screenshot(path=str(ROOT / "assets" / "screenshot-test.png"), full_page=False)
     page.close()
     print("wrote screenshot-test.png")
+
+
+COMPARE_ANSWERS = (
+    "**Q3** had the highest revenue, **18.9 M CNY**: 3.8 M more than Q2 (+25.2 %).",
+    "The highest bar is **Q4** at about 17 million CNY, a little above Q3.",
+)
+
+
+def compare_page(context, url: str, fake: FakeOpenAI) -> None:
+    """A blind round on the example chart: both answers in, the vote under them (then cast)."""
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 1200})
+    page.goto(url.rstrip("/") + "/compare")
+    box = page.locator("#compare-input textarea")
+    expect(box).to_be_visible(timeout=30_000)
+    fake.script(*(Reply(text=t, ttft=0.5, tps=40) for t in COMPARE_ANSWERS))
+    page.locator("#compare-input input[type=file]").set_input_files(str(ROOT / "assets" / "chart.png"))
+    expect(page.locator("#compare-input img")).to_have_count(1, timeout=10_000)
+    box.fill("Which quarter had the highest revenue?")
+    box.press("Enter")
+    expect(page.locator("#compare-vote-a")).to_be_visible(timeout=30_000)
+    page.locator("#compare-reasons").get_by_label("Misread chart or table").check()
+    page.screenshot(path=str(ROOT / "assets" / "screenshot-compare.png"), full_page=True)
+    page.locator("#compare-vote-a").click()
+    expect(page.locator("#compare-result")).to_contain_text("kept", timeout=10_000)
+    page.close()
+    print("wrote screenshot-compare.png")
+
+
+def leaderboard_page(context, url: str, data_dir: Path) -> None:
+    """Three hundred scripted blind votes among four models, as this browser's (the owner of the
+    vote just cast on the Compare page), then the page."""
+    import random
+
+    from ui.choices import Choices
+    from ui.store import open_store
+    from ui.testing.cells import REASONS
+    from ui.testing.votes import Vote
+
+    strength = {"glm-4.6v": 1.6, "glm-4.5v": 1.2, "GLM-4V-Plus": 1.0, "glm-4v-flash": 0.6}
+    rng, store = random.Random(17), open_store(data_dir, "")
+    try:
+        owner = store.votes()[-1].owner
+        for n in range(300):
+            a, b = rng.sample(sorted(strength), 2)
+            p = strength[a] / (strength[a] + strength[b])
+            roll = rng.random()
+            outcome = "tie" if roll > 0.92 else "both_bad" if roll > 0.88 else \
+                "a" if rng.random() < p else "b"
+            reasons = (rng.choice(REASONS[:7]),) if outcome != "tie" and rng.random() < 0.6 else ()
+            store.add_vote(Vote(a, b, outcome, Choices(model=a), Choices(model=b), f"Question {n}",
+                                blind=True, reasons=reasons, owner=owner,
+                                at=f"2026-11-{20 + n % 7:02d}T10:00:00Z"))
+    finally:
+        store.close()
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 1300})
+    page.goto(url.rstrip("/") + "/leaderboard")
+    expect(page.locator("#board-summary")).to_contain_text("votes counted", timeout=30_000)
+    page.screenshot(path=str(ROOT / "assets" / "screenshot-leaderboard.png"), full_page=True)
+    page.close()
+    print("wrote screenshot-leaderboard.png")
 
 
 if __name__ == "__main__":
