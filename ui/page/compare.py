@@ -38,6 +38,11 @@ VOTE_KEYS = {True: ("compare_vote_a2", "compare_vote_b2", "compare_vote_c", "com
                      "compare_vote_tie", "compare_vote_bad")}
 
 
+def pane_count(mode: Any, panes: Any) -> int:
+    """Two in a blind round; else as chosen (2-4), and 2 for anything no control could send."""
+    return int(panes) if mode != "blind" and panes in range(2, MOST_PANES + 1) else 2
+
+
 @dataclass(frozen=True)
 class Setup:
     """The page's controls when a question is asked: blind or not, how many panes, each pane's
@@ -55,7 +60,7 @@ class Setup:
     @classmethod
     def of(cls, mode: str, panes: Any, models: Sequence[Any], temperatures: Sequence[Any],
            max_tokens: Any, system_prompt: Any, quality: Any, thinking: Any) -> Setup:
-        count = 2 if mode == "blind" else min(MOST_PANES, max(2, int(panes or 2)))
+        count = pane_count(mode, panes)
         return cls(mode == "blind", count, tuple(str(m or "") for m in models[:count]),
                    tuple(float(t) for t in temperatures[:count]), int(max_tokens),
                    str(system_prompt or ""), str(quality or "balanced"), bool(thinking))
@@ -86,8 +91,7 @@ class Compare:
     def start_over(self, mode: str, panes: Any, *, keep_pickers: bool = False) -> tuple[Any, ...]:
         """A new round (mode or pane count changed, or "New round"): empty panes, a blind round's
         names hidden again, the vote row hidden. The pickers are filled only for named panes."""
-        named = mode != "blind"
-        count = min(MOST_PANES, max(2, int(panes or 2))) if named else 2
+        named, count = mode != "blind", pane_count(mode, panes)
         models = list(self.settings.models)
         pickers = [gr.skip() if keep_pickers else
                    gr.Dropdown(choices=models if named else [],
@@ -109,8 +113,7 @@ class Compare:
 
         models, temps = values[:MOST_PANES], values[MOST_PANES:2 * MOST_PANES]
         max_tokens, system_prompt, quality, thinking = values[2 * MOST_PANES:]
-        return Setup.of("blind" if mode == "blind" else "named",
-                        panes if panes in range(2, MOST_PANES + 1) else 2,
+        return Setup.of("blind" if mode == "blind" else "named", panes,
                         [m if isinstance(m, str) else "" for m in models],
                         [ok("temperature", t, s.temperature) for t in temps],
                         ok("max_tokens", max_tokens, s.max_tokens),
