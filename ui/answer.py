@@ -19,10 +19,11 @@ from typing import Any
 
 from ui import heap
 from ui.choices import Choices
-from ui.conversation import Answer, boxes_message, last_image_path, seen_message
+from ui.conversation import Answer, last_image_path
 from ui.endpoint import ChatRequest, Endpoint, Finish, Retrying, Started, stream_chat
 from ui.errors import FINISH_KEYS, ChatError, EndpointError, InputError
 from ui.i18n import say
+from ui.image_notes import boxes_message, seen_message
 from ui.imaging.boxes import draw_boxes
 from ui.imaging.payload import ImageError, NotPrepared, cache_size, prepare
 from ui.messages import Built, Preparer, build_messages, parts_of
