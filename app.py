@@ -16,6 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from ui.endpoint import warm_up  # noqa: E402
 from ui.page.layout import build_demo, launch_kwargs  # noqa: E402
+from ui.page.sessions import defer_session_configs  # noqa: E402
 from ui.settings import ConfigError, Settings  # noqa: E402  (after load_dotenv on purpose)
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -27,6 +28,7 @@ try:
 except ConfigError as error:
     sys.exit(f"Configuration error: {error}")
 
+defer_session_configs()  # a new session (each REST call of /ask) makes only the configs it needs
 demo = build_demo(settings)
 
 def serve() -> None:

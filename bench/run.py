@@ -978,10 +978,175 @@ def measure_crowds(res: Results, systems: dict[str, Any], plan: Plan, photo: Pat
     for key, pid in pids.items():
         res.info[f"rss.after.{key}"] = rss_mb(pid)
         res.info[f"rss.peak.{key}"] = watch.peak[key]
-    # What the app's prepared-image cache holds then (its log line once answers stop, ui/answer.py)
+    # What the app's prepared-image cache holds then (its log line once answers stop, ui/asking.py)
     held = re.findall(r"prepared-image cache holds (\d+) images, (\d+) MB", app_log())
     if held:
         res.info["cache.app"] = f"{held[-1][0]} images, {held[-1][1]} MB"
+
+
+# ---- crowds only: the app's variants side by side (--crowds-only) ------------------------------
+
+# Each variant is bench/variant_app.py (app.py, with BENCH_OFF's suspects left out) in its own
+# process; MALLOC_ARENA_MAX=16 is glibc's own default on 2 cores (8 per core) instead of ui/heap.py's 2.
+PEER = "gr.load_chat"
+VARIANTS: dict[str, dict[str, str]] = {
+    "as is": {},
+    "arenas": {"MALLOC_ARENA_MAX": "16"},
+    "pages": {"BENCH_OFF": "pages"},
+    "resends": {"BENCH_OFF": "resends"},
+    "freeze": {"BENCH_OFF": "freeze"},
+    "idle_gc": {"BENCH_OFF": "idle_gc"},
+    "sessions": {"BENCH_OFF": "sessions"},
+}
+VARIANT_NOTES = {
+    "as is": "the app as it is (bench/variant_app.py with nothing off: what app.py does)",
+    "arenas": "glibc's own malloc arenas (MALLOC_ARENA_MAX=16) instead of ui/heap.py's two",
+    "pages": "no Compare, Test and Leaderboard components in the Blocks (their routes empty)",
+    "resends": "no Resends on /ask (ui/pace.py): every step goes out",
+    "freeze": "no gc.freeze() of the start-up objects (app.py)",
+    "idle_gc": "no garbage collection and malloc_trim once answers stop (ui/heap.py Busy)",
+    "sessions": "Gradio's own new sessions: every component's config made for each (ui/page/sessions.py off)",
+    PEER: "gr.load_chat (REST, files uploaded before; no preparation to warm)",
+}
+CROWD_KINDS = {"http": "REST, uploaded before", "warm": "REST, prepared on attach"}
+
+
+def start_variant(name: str, tmp: Path, fake_url: str) -> AppProcess:
+    """bench/variant_app.py with one variant's switches, in its own folder, once it serves."""
+    folder = tmp / ("app-" + re.sub(r"\W+", "-", name))
+    folder.mkdir()
+    port = free_port()
+    env = {**child_env(tmp), "GRADIO_SERVER_PORT": str(port), "GRADIO_TEMP_DIR": str(folder / "gradio"),
+           "OPENAI_BASE_URL": fake_url, "OPENAI_API_KEY": KEY, "GLM_VISITOR_SHARE": "1",
+           **VARIANTS[name]}
+    process = subprocess.Popen([sys.executable, str(BENCH / "variant_app.py")], cwd=folder, env=env,
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _children.append(process)
+    output: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if "Running on local URL" in line:
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    url = f"http://127.0.0.1:{port}/"
+    wait_http_200(url, process, timeout=120)
+    if not ready.wait(30):
+        raise RuntimeError(f"variant {name!r} did not start:\n" + "".join(output))
+    return AppProcess(url, process, output)
+
+
+def measure_variants(res: Results, names: list[str], apps: dict[str, Any], rounds: int,
+                     photo: Path, copies: Copies, sizes: tuple[int, ...]) -> None:
+    """Each crowd once per variant in turn, the variants' order rotated every round; CPU seconds
+    of each app process during its own crowds only. The peer (if in `apps`) has no warm crowd."""
+    systems = {n: HttpSystem(n, apps[n].url, "/open_api_stream", True) if n == PEER
+               else HttpSystem("app", apps[n].url, "/ask", False) for n in names}
+    for n, system in systems.items():  # warm-up, not counted
+        system.ask(f"{n}.warm", SHORT)
+        system.ask(f"{n}.warm-img", SHORT, copies(photo, "warm"))
+    copies.clear()
+    for n, app in apps.items():
+        res.info[f"rss.before.{n}"] = rss_mb(app.process.pid)
+    with RssWatch({n: a.process.pid for n, a in apps.items()}) as watch:
+        for rnd in range(rounds):
+            order = names[rnd % len(names):] + names[:rnd % len(names)]
+            for users in sizes:
+                for kind in CROWD_KINDS:
+                    for n in order:
+                        if n == PEER and kind == "warm":
+                            continue
+                        cpu = CpuWindow({"app": apps[n].process.pid})
+                        label = f"{kind}.{users}.{rnd}"
+                        batch = [copies(photo, f"{n}-u{users}".replace(" ", "-")) for _ in range(users)]
+                        crowd = systems[n].many(batch, CONC_TOKENS, label, 60 + 4 * users, cpu,
+                                                prewarm=kind == "warm")
+                        copies.clear()
+                        case = f"v{users}.{kind}"
+                        res.add(f"{case}.cpu", n, cpu.used["app"])
+                        res.add(f"{case}.wall", n, crowd.wall)
+                        res.add(f"{case}.errors", n, crowd.error_count)
+                        for e in {e for e in crowd.errors if e}:
+                            res.errors.append(f"{n} / {users} users / {kind}: {e}")
+                        log(f"  round {rnd + 1}, {users} users, {CROWD_KINDS[kind]}, {n}: app CPU "
+                            f"{cpu.used['app']:.2f} s, wall {crowd.wall or float('nan'):.2f} s, "
+                            f"errors {crowd.error_count}")
+    time.sleep(2)
+    for n, app in apps.items():
+        res.info[f"rss.after.{n}"] = rss_mb(app.process.pid)
+        res.info[f"rss.peak.{n}"] = watch.peak[n]
+
+
+def variants_report(res: Results, names: list[str], rounds: int, sizes: tuple[int, ...]) -> str:
+    """The A/B table: per variant and crowd, the app's CPU seconds (median, range, vs "as is")."""
+    base = names[0]
+    lines = [f"Variants side by side, {rounds} rounds, order rotated each round; app CPU seconds "
+             f"during each crowd (median, [min – max]), and its ratio to {base!r}:", "",
+             "| variant | " + " | ".join(f"{u} users, {CROWD_KINDS[k]}" for u in sizes for k in CROWD_KINDS)
+             + " | RSS before → peak → after |",
+             "|---|" + "---|" * (len(sizes) * len(CROWD_KINDS) + 1)]
+    for n in names:
+        cells = []
+        for users in sizes:
+            for kind in CROWD_KINDS:
+                values = [v for v in res.get(f"v{users}.{kind}.cpu", n) if v is not None]
+                if not values:
+                    cells.append("—")
+                    continue
+                here, ref = med(values), res.median(f"v{users}.{kind}.cpu", base)
+                errors = sum(res.get(f"v{users}.{kind}.errors", n))
+                cells.append(f"{fmt(here, 's', 2)} [{fmt(min(values), '', 2)} – {fmt(max(values), '', 2)}]"
+                             f" = {fmt(ratio(here, ref), 'x')}" + (f", {errors} errors" if errors else ""))
+        rss = " → ".join(f"{res.info[f'rss.{w}.{n}']:.0f}" for w in ("before", "peak", "after"))
+        lines.append(f"| {n}: {VARIANT_NOTES[n]} | " + " | ".join(cells) + f" | {rss} MB |")
+    walls = ", ".join(f"{n} {fmt(res.median(f'v{sizes[-1]}.warm.wall', n), 's', 2)}" for n in names)
+    lines += ["", f"Wall time, {sizes[-1]} users prepared on attach (median): {walls}."]
+    return "\n".join(lines) + "\n"
+
+
+def run_variants(names: list[str], rounds: int, out: Path | None, keep_tmp: bool, peer: bool,
+                 sizes: tuple[int, ...] = (16, 64)) -> int:
+    """Only the REST crowds (as the crowd phase runs them), once per variant of the app, interleaved."""
+    tmp = Path(tempfile.mkdtemp(prefix="glm-bench-crowds-"))
+    res = Results()
+    foreign = Foreign(max_wait=0)  # a shared machine is never quiet: count the others, do not wait
+    try:
+        log(f"temp dir {tmp}; the fake endpoint and {len(names)} app variants: {', '.join(names)}")
+        _fake, fake_url = start_fake(tmp, tmp / "requests.jsonl")
+        photo = make_photo(tmp / "photo.jpg")
+        apps: dict[str, Any] = {n: start_variant(n, tmp, fake_url) for n in names}
+        if peer:
+            peer_process, peer_url = start_peer(tmp, fake_url)
+            wait_http_200(peer_url, peer_process, timeout=120)
+            apps[PEER] = AppProcess(peer_url, peer_process, [])  # type: ignore[arg-type]
+            names = [*names, PEER]
+        copies = Copies(tmp / "copies")
+        foreign.phase("crowds")
+        started = time.perf_counter()
+        measure_variants(res, names, apps, rounds, photo, copies, sizes)
+        elapsed = time.perf_counter() - started
+        foreign.end()
+        text = variants_report(res, names, rounds, sizes)
+        text += (f"\nOther processes used {foreign.phases['crowds']:.0f} CPU s during the "
+                 f"{elapsed:.0f} s of crowds ({100 * foreign.shares['crowds']:.0f} % of the machine); "
+                 f"load average {os.getloadavg()[0]:.2f} at the end.\n")
+        if res.errors:
+            text += f"\n{len(res.errors)} errors, first: {res.errors[0]}\n"
+        print("\n" + text)
+        if out is not None:
+            out.write_text(text, encoding="utf-8")
+            log(f"wrote {out}")
+        return 0
+    finally:
+        stop_all()
+        if keep_tmp:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def measure_startup(res: Results, plan: Plan, tmp: Path, fake_url: str) -> None:
@@ -1513,9 +1678,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (images, logs)")
     parser.add_argument("--max-wait", type=float, default=90,
                         help="seconds to wait, before each phase, for other processes to go quiet")
+    parser.add_argument("--crowds-only", action="store_true",
+                        help="only the REST crowds (16 and 64 users), for each of --variants; prints")
+    parser.add_argument("--variants", default="as is",
+                        help=f"comma-separated, the first is the reference: {', '.join(VARIANTS)}")
+    parser.add_argument("--rounds", type=int, default=2, help="--crowds-only: rounds of every crowd")
+    parser.add_argument("--peer", action="store_true", help="--crowds-only: gr.load_chat's crowds too")
     args = parser.parse_args(argv)
-    out = args.out or (None if args.quick else BENCH / "RESULTS.md")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill too
+    if args.crowds_only:
+        names = [n.strip() for n in args.variants.split(",") if n.strip()]
+        if unknown := [n for n in names if n not in VARIANTS]:
+            parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        return run_variants(names, args.rounds, args.out, args.keep_tmp, args.peer)
+    out = args.out or (None if args.quick else BENCH / "RESULTS.md")
     return run(QUICK if args.quick else FULL, args.quick, out, args.keep_tmp, args.max_wait)
 
 

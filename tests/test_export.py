@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_KEY, make_image
-from ui import export
+from ui import importing
 from ui.conversation import THINKING_TITLE
-from ui.export import ExportError, from_file, from_json, to_json, to_markdown
+from ui.export import to_json, to_markdown
+from ui.export_format import ExportError
+from ui.importing import from_file, from_json
 from ui.messages import build_messages
 from ui.profiles import profile_for
 
@@ -90,7 +92,7 @@ def test_import_from_a_file_or_bytes(tmp_path, monkeypatch):
     from_path, settings = from_file(saved, tmp_path / "up")
     from_bytes, _ = from_json(saved.read_bytes(), tmp_path / "up")
     assert settings == {"model": "glm-4.5v"} and len(from_path) == len(from_bytes) == 6
-    monkeypatch.setattr(export, "MAX_TEXT", 100)
+    monkeypatch.setattr(importing, "MAX_TEXT", 100)
     with pytest.raises(ExportError, match="too large to import"):
         from_file(saved, tmp_path / "up")
 
@@ -192,12 +194,12 @@ def test_import_refuses_path_like_names(tmp_path, name):
 
 def test_import_caps_size_and_message_count(tmp_path, monkeypatch):
     data = make_image(tmp_path / "x.png", size=(200, 200)).read_bytes()
-    monkeypatch.setattr(export, "MAX_BYTES", len(data) + 10)
+    monkeypatch.setattr(importing, "MAX_BYTES", len(data) + 10)
     two = document({"role": "user", "content": [image_part("a.png", data), image_part("b.png", data)]})
     with pytest.raises(ExportError, match="too large to import") as caught:
         from_json(two, tmp_path / "up")
     assert caught.value.key == "import_too_large"
-    monkeypatch.setattr(export, "MAX_MESSAGES", 2)
+    monkeypatch.setattr(importing, "MAX_MESSAGES", 2)
     many = document(*({"role": "user", "content": [{"type": "text", "text": "hi"}]} for _ in range(3)))
     with pytest.raises(ExportError, match="3 messages"):
         from_json(many, tmp_path / "up")

@@ -171,7 +171,7 @@ def _note_keys() -> set[str]:
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr == "append" and "notes" in _name(node.func.value)):
             found.extend(node.args)
-    for node in ast.walk(modules()["conversation.py"]):  # keys = image.notes or ("unchanged",)
+    for node in ast.walk(modules()["image_notes.py"]):  # keys = image.notes or ("unchanged",)
         if isinstance(node, ast.Assign) and any(
                 isinstance(n, ast.Attribute) and n.attr == "notes" for n in ast.walk(node.value)):
             found.append(node.value)
@@ -285,7 +285,7 @@ DYNAMIC: dict[tuple[str, str], Callable[[], set[str]]] = {
     ("testing/report_html.py", "f'report_col_{c}'"): _report_column_keys,
     ("testing/report.py", "f'report_status_{cell.status}'"): _report_keys,
     ("testing/report_html.py", "head"): _report_keys,
-    ("conversation.py", "f'note_{k}'"): _note_keys,
+    ("image_notes.py", "f'note_{k}'"): _note_keys,
     ("errors.py", "key"): _endpoint_keys,
     ("page/layout.py", "key"): _example_keys,
     ("page/nav.py", "key"): lambda: {key for _, _, key in PAGES},

@@ -13,7 +13,8 @@ from tests.fake_openai import FakeOpenAI, Reply
 from tests.test_chat_flow import settings_for
 from ui.choices import Choices
 from ui.conversation import EARLIER_ICON, for_retry, user_message
-from ui.export import from_json, to_json, to_markdown
+from ui.export import to_json, to_markdown
+from ui.importing import from_json
 from ui.page.chat import Chat
 from ui.records import PROVENANCE_ICON, AnswerRecord, provenance_message, record_of
 

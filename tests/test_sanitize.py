@@ -229,7 +229,8 @@ def test_thinking_and_notices_are_shown_as_text():
 
 
 def test_an_imported_chat_is_sanitized_and_exported_as_written(tmp_path):
-    from ui.export import from_json, to_json
+    from ui.export import to_json
+    from ui.importing import from_json
 
     document = {"format": "glm-vision-chat", "version": 1, "messages": [
         {"role": "user", "content": [{"type": "text", "text": QUESTION}]},

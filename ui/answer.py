@@ -1,7 +1,7 @@
 """The one answer loop: a question (history + Choices) in, a growing answer out. No gradio.
 
 `Answerer.run` serves Enter, Retry and the /ask API (and next the Compare panes and Test cells):
-it builds nothing itself, it takes the messages `built` and the request `start`ed, folds the
+it builds nothing itself, it takes the messages `built` and the request `start`ed (ui/asking.py), folds the
 endpoint's events into an Answer (ui/conversation.py), and yields a Step whenever the page should
 see it. The pages only differ in how they show a Step: the chat renders `answer.view()`, /ask
 the answer's text.
@@ -12,30 +12,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ui import heap
+from ui.asking import HISTORY_POLICIES, Asker, file_name
 from ui.choices import Choices
-from ui.conversation import Answer, boxes_message, last_image_path, seen_message
-from ui.endpoint import ChatRequest, Endpoint, Finish, Retrying, Started, stream_chat
-from ui.errors import FINISH_KEYS, ChatError, EndpointError, InputError
+from ui.conversation import Answer, last_image_path
+from ui.endpoint import Finish, Retrying, Started
+from ui.errors import FINISH_KEYS, ChatError, EndpointError
 from ui.i18n import say
+from ui.image_notes import boxes_message, seen_message
 from ui.imaging.boxes import draw_boxes
-from ui.imaging.payload import ImageError, NotPrepared, cache_size, prepare
-from ui.messages import Built, Preparer, build_messages, parts_of
+from ui.imaging.payload import ImageError, prepare
+from ui.messages import Built
 from ui.pace import Pace, paced
-from ui.paths import ASSETS, Roots
-from ui.profiles import ModelProfile, parse_overrides, profile_for
 from ui.records import AnswerRecord, now_iso, provenance_message
 from ui.settings import Settings
 
-log = logging.getLogger("glmchat")
+# Importable from here too: ui/page/chat.py takes them with Answerer.
+__all__ = ["HISTORY_POLICIES", "Answerer", "Step", "file_name"]
 
-INLINE_IMAGES = 4  # at most this many prepared images are encoded in the event loop
-HISTORY_POLICIES = {"all": None, "last": 1, "none": 0}
+log = logging.getLogger("glmchat")
 
 
 @dataclass(frozen=True)
@@ -58,75 +57,15 @@ class Step:
         return self.answer.history if self.rendered else self.answer.view()
 
 
-class Answerer:
-    """Everything one app needs to answer: the endpoint, model profiles, which files requests may
-    name, who is answering right now (Stop, the per-visitor share). No conversation state."""
+class Answerer(Asker):
+    """Asker (ui/asking.py) and the one answer loop: who is answering right now (Stop), what
+    came back folded into an Answer, its record and stats. No conversation state."""
 
     def __init__(self, settings: Settings, upload_dir: Path) -> None:
-        self.settings = settings
-        self.upload_dir = Path(upload_dir)
-        self.endpoint = Endpoint(settings)
-        self.overrides = parse_overrides(settings.profile_overrides)
-        # The only server files a request may name: uploads and the examples (ui/paths.py).
-        self.roots = Roots([self.upload_dir, ASSETS])
-        self._busy: dict[str, int] = {}  # answers streaming per visitor (address)
-        # All answers: memory goes back to the OS when none runs (and the log says what stays).
-        self.running = heap.Busy(on_idle=_idle_report)
+        super().__init__(settings, upload_dir)
         # Stop buttons, by browser session: a signal to the running answer, not conversation
         # state. Gradio's own cancel could show "Error" over the chat when the server was busy.
         self._stops: dict[str, asyncio.Event] = {}
-        s = settings
-        self.defaults = self._sent(Choices(s.default_model, s.temperature, s.max_tokens,
-                                           s.system_prompt, s.top_p, s.image_quality, "all", True))
-
-    def profile(self, model: str) -> ModelProfile:
-        return profile_for(model or self.settings.default_model, self.overrides)
-
-    def start(self, built: Built, choices: Choices, api_key: str,
-              watch: Callable[[Any], None] | None = None) -> Started | ChatError:
-        """Send the request now; without a key to send it with, the error to tell later.
-        watch: called with each event as it arrives (a test run watches for rate limits)."""
-        try:
-            client = self.client(api_key)
-        except ChatError as error:
-            return error
-        events = self.stream(client, self.chat_request(built, choices))
-        return Started(_watched(events, watch) if watch else events)
-
-    def stream(self, client: Any, request_: ChatRequest) -> AsyncIterator[Any]:
-        s = self.settings
-        return stream_chat(client, request_, retries=s.retries, backoff=s.retry_backoff,
-                           log_content=s.log_content)
-
-    def check_request(self, text: str, model: str, system_prompt: str, api_key: str) -> None:
-        """What the server will not send, whatever the page or a script asks: a model outside
-        GLM_MODELS with the server's key (unless GLM_ALLOW_ANY_MODEL), an over-long question."""
-        limit = self.settings.max_question_chars
-        if len(text) > limit:
-            raise InputError("question_too_long", count=len(text), limit=limit)
-        if len(system_prompt or "") > limit:
-            raise InputError("system_too_long", count=len(system_prompt), limit=limit)
-        own_key = self.settings.byok and bool((api_key or "").strip())
-        if model and model not in self.settings.models and not (
-                self.settings.allow_any_model or own_key):
-            raise InputError("model_not_allowed", models=", ".join(self.settings.models))
-
-    @contextlib.contextmanager
-    def slot(self, who: str | None) -> Iterator[None]:
-        """One of the visitor's answers at a time: at most `per_visitor` of them stream at once,
-        so no one visitor holds the whole of GLM_CONCURRENCY."""
-        if who is not None and self._busy.get(who, 0) >= self.settings.per_visitor:
-            raise InputError("visitor_busy", limit=self.settings.per_visitor)
-        if who is not None:
-            self._busy[who] = self._busy.get(who, 0) + 1
-        try:
-            with self.running:
-                yield
-        finally:
-            if who is not None:
-                self._busy[who] -= 1
-                if not self._busy[who]:
-                    del self._busy[who]
 
     async def run(self, history: list[dict[str, Any]], built: Built, choices: Choices, lang: str,
                   events: Started | ChatError, session: str | None = None, *,
@@ -224,16 +163,6 @@ class Answerer:
                 self.defaults, lang)
         yield Step(answer, stats, rendered=True, final=True, error=error, timed_out=deadline.is_set())
 
-    def _sent(self, choices: Choices) -> Choices:
-        """The choices as the request carried them (model named, numbers clamped to the model)."""
-        model = choices.model or self.settings.default_model
-        profile = self.profile(model)
-        thinking = choices.thinking if profile.thinking == "optional" else profile.thinking == "always"
-        # None: the request leaves thinking to the endpoint's default (the /ask API)
-        return choices.with_(
-            model=model, temperature=profile.clamp_temperature(float(choices.temperature)),
-            max_tokens=profile.clamp_max_tokens(int(choices.max_tokens), self.settings.max_tokens_limit),
-            top_p=float(choices.top_p), thinking=thinking)
 
     def _record(self, answer: Answer, choices: Choices, asked_at: str,
                 error: str | None) -> AnswerRecord:
@@ -262,56 +191,6 @@ class Answerer:
             return
         answer.history.append(boxes_message(str(drawn), len(answer.boxes), lang))
 
-    def build(self, history: list[dict[str, Any]], choices: Choices,
-              preparer: Preparer | None = None) -> Built:
-        c = choices
-        return build_messages(history, profile=self.profile(c.model), system_prompt=c.system_prompt,
-                              quality=c.quality, history_images=HISTORY_POLICIES.get(c.history_images),
-                              max_images=self.settings.max_images or None, preparer=preparer)
-
-    async def prepare_messages(self, history: list[dict[str, Any]], choices: Choices) -> Built:
-        """The messages to send: built right here when every image is already prepared (as on
-        attach) and there are few, else in a worker thread. A thread hop costs ~1 ms before
-        the request can leave; preparing a photo ~50 ms, which must not block the event loop."""
-        images = sum(kind == "file" for m in history for kind, _ in parts_of(m.get("content")))
-        if images <= INLINE_IMAGES:  # each still costs a base64 encoding (~0.5 ms for a photo)
-            try:
-                return self.build(history, choices,
-                                  lambda path: prepare(path, choices.quality, cached_only=True))
-            except NotPrepared:
-                pass
-        return await asyncio.to_thread(self.build, history, choices)
-
-    def chat_request(self, built: Built, choices: Choices) -> ChatRequest:
-        """The request for these messages and choices (clamped to what the model accepts)."""
-        sent = self._sent(choices)
-        profile = self.profile(sent.model)
-        greedy = profile.greedy_at_zero and sent.temperature <= 0
-        return ChatRequest(
-            model=sent.model,
-            messages=built.messages,
-            max_tokens=sent.max_tokens,
-            temperature=None if greedy else sent.temperature,
-            top_p=sent.top_p if sent.top_p and sent.top_p < 1 else None,
-            do_sample=False if greedy else None,
-            thinking=choices.thinking if profile.thinking == "optional" else None,  # None: not sent
-            include_usage=not profile.known,
-        )
-
-    def client(self, api_key: str | None):
-        key = (api_key or "").strip() if self.settings.byok else ""
-        if not key and not self.settings.has_key:
-            raise ChatError("no_key_byok" if self.settings.byok else "no_key")
-        return self.endpoint.client(key or None)
-
-    def sentence(self, error: ChatError | ImageError, lang: str, model: str) -> str:
-        """The one sentence a person reads for this error, in their language."""
-        params = {"model": model or self.settings.default_model,
-                  "base_url": self.settings.endpoint_host,
-                  "seconds": int(self.settings.read_timeout), **error.params}
-        if isinstance(error, ImageError):
-            params["name"] = file_name(error.params.get("path") or error.params.get("name"))
-        return say(lang, error.key, params)
 
     def _notice(self, answer: Answer, error: ChatError | ImageError, lang: str, model: str) -> None:
         sentence = self.sentence(error, lang, model)
@@ -329,23 +208,8 @@ class Answerer:
         return say(lang, "stats_no_usage", {"ttft": ttft, "total": total})
 
 
-def _idle_report() -> None:
-    images, size = cache_size()
-    log.info("idle: freed memory handed back; the prepared-image cache holds %d images, %.0f MB",
-             images, size / 1e6)
-
-
-async def _watched(events: AsyncIterator[Any], watch: Callable[[Any], None]) -> AsyncIterator[Any]:
-    async with contextlib.aclosing(events):  # type: ignore[type-var]
-        async for event in events:
-            watch(event)
-            yield event
-
 
 def _retry_params(status: str) -> dict[str, str]:
     attempt, _, total = status.partition("/")
     return {"attempt": attempt, "total": total}
 
-
-def file_name(path: object) -> str:
-    return Path(str(path)).name if path else "?"

@@ -3,7 +3,8 @@
 Plain data, no gradio: the history is a list of {"role", "content", "metadata"?} dicts in the
 shape gr.Chatbot accepts. Every function returns a new list; the caller's history is untouched.
 Every text put in it goes through ui/sanitize.py: it holds what the page may show (no HTML, no
-images); ui.messages.parts_of reads the texts back as they were written.
+images); ui.messages.parts_of reads the texts back as they were written. The notes about a
+question's images (what the model saw, the boxes drawn) are ui/image_notes.py.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from typing import Any
 
 from ui.endpoint import Event, Finish, ReasoningDelta, Retrying, Skipped, TextDelta, Usage
 from ui.i18n import say
-from ui.imaging.payload import PreparedImage
+from ui.image_notes import SEEN_ICON
 from ui.markup import Box, render_boxes, split_think
-from ui.messages import Built, is_ui_only, parts_of
+from ui.messages import is_ui_only, parts_of
 from ui.records import PROVENANCE_ICON, records_after
 from ui.sanitize import Growing, sanitize
 
 History = list[dict[str, Any]]
 
 THINKING_TITLE = "💭 Thinking"
-SEEN_ICON = "🖼️"
-BOXES_ICON = "📍"
 EARLIER_ICON = "↩️"
 NOTICE_ICON = "⚠️"
 
@@ -230,12 +229,6 @@ def last_image_path(history: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
-def boxes_message(path: str, count: int, lang: str) -> dict[str, Any]:
-    """A UI-only message showing the image with the answer's boxes drawn on it."""
-    return {"role": "assistant", "content": {"path": path},
-            "metadata": {"title": f"{BOXES_ICON} {say(lang, 'boxes_title', {'count': count})}"}}
-
-
 def answer_text(history: Sequence[dict[str, Any]]) -> str:
     """The text of the last answer (UI-only messages skipped)."""
     for message in reversed(history):
@@ -244,46 +237,3 @@ def answer_text(history: Sequence[dict[str, Any]]) -> str:
         if message.get("role") == "assistant" and not is_ui_only(message):
             return "".join(v for kind, v in parts_of(message["content"]) if kind == "text")
     return ""
-
-
-def seen_message(built: Built, lang: str) -> dict[str, Any]:
-    """A collapsed UI-only note under the question: every image the request carried (this turn's
-    and earlier ones sent again), what was done to each, and what was left out."""
-    images = [image for _, image in built.images + built.earlier]
-    tokens = sum(i.est_tokens for i in images)
-    title = say(lang, "saw_title", {"count": built.image_count, "tokens": f"{tokens:,}",
-                                    "size": _bytes(sum(len(i.data) for i in images))})
-    lines = []
-    for path, image in built.images:
-        line = say(lang, "saw_line", {"name": path.rsplit("/", 1)[-1],
-                                      "original": _shape(image, original=True),
-                                      "sent": _shape(image, original=False)})
-        lines.append(f"- {line} · {_notes(image, lang)}")
-    for path, image in built.earlier:
-        lines.append("- " + say(lang, "saw_again", {"name": path.rsplit("/", 1)[-1],
-                                                   "sent": _shape(image, original=False)}))
-    for link in built.links:
-        lines.append("- " + say(lang, "saw_link", {"link": link[:80]}))
-    if built.omitted:
-        lines.append(f"- {say(lang, 'saw_omitted', {'count': built.omitted})}")
-    return {"role": "assistant", "content": sanitize("\n".join(lines)),
-            "metadata": {"title": f"{SEEN_ICON} {sanitize(title)}", "status": "done"}}
-
-
-def _shape(image: PreparedImage, *, original: bool) -> str:
-    if original:
-        (w, h), fmt, size = image.original_size, image.original_format, image.original_bytes
-    else:
-        (w, h), fmt, size = image.sent_size, image.mime.split("/")[-1].upper(), len(image.data)
-    return f"{w}×{h} {fmt} {_bytes(size)}"
-
-
-def _notes(image: PreparedImage, lang: str) -> str:
-    keys = image.notes or ("unchanged",)
-    return ", ".join(say(lang, f"note_{k}") for k in keys) + f" · ≈{image.est_tokens:,} tokens"
-
-
-def _bytes(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / 1024 / 1024:.1f} MB"
-    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"

@@ -8,7 +8,7 @@
     │   │ api_bad_number
     │   ├── ImageError        (ui/imaging/payload.py) a file that cannot be sent: image_*
     │   └── FileRefused       (ui/paths.py) a request names a file this app did not store: file_refused
-    ├── ExportError           (ui/export.py) an export or import that cannot be done:
+    ├── ExportError           (ui/export_format.py) an export or import that cannot be done:
     │     export_too_large, import_*
     ├── StoreUnavailable      (ui/store/) the database cannot be reached or written just now:
     │     store_unavailable (.params: detail, the driver's words with no password, for logs)

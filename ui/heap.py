@@ -37,7 +37,7 @@ def _glibc() -> ctypes.CDLL | None:
 
 _libc = _glibc()
 if _libc is not None and "MALLOC_ARENA_MAX" not in os.environ:
-    # Imported before the server starts its worker threads (ui/answer.py, ui/imaging/payload.py).
+    # Imported before the server starts its worker threads (ui/asking.py, ui/imaging/payload.py).
     _libc.mallopt(M_ARENA_MAX, 2)
 
 

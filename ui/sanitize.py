@@ -8,7 +8,8 @@ becomes `&LT;` and every Markdown image a link (`![a](u)` → `[🖼️ a](u)`);
 their text, which the browser shows literally anyway. What is code is decided the way the page
 decides it: `ui/marked.py` ports the lexer of the bundled marked 12 (code, HTML, images
 as far as they go), and the result is lexed again and checked before it is used. Anything unsure, or slower
-than `BUDGET`, falls back to escaping inside code too: just as safe, only less pretty.
+than `BUDGET`, falls back to escaping inside code too: just as safe, only less pretty. The maths
+spans Gradio takes out are found by ui/maths_spans.py, the escaping itself is ui/escaping.py.
 
 The history keeps the text as shown, and `restore()` gives back what was written (dedented, as
 Gradio would have it anyway): the model's next turn, exports and Undo read the history through
@@ -26,22 +27,13 @@ import inspect
 import re
 import time
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ui.marked import (
-    AUTOLINK,
-    DANGER,
-    ESCAPED,
-    LATEX_DELIMITERS,
-    LINK,
-    REFLINK,
-    SPACES,
-    Lexer,
-    OutOfTime,
-)
+from ui.escaping import IMAGE_MARK, escaped
+from ui.marked import DANGER, ESCAPED, LATEX_DELIMITERS, Lexer, OutOfTime
 from ui.maths import as_code, too_much
+from ui.maths_spans import Placed, maths_spans
 
-IMAGE_MARK = "🖼️ "  # a Markdown image becomes a link with this in front of its text
 BUDGET = 0.05  # seconds of analysis (plus 1 ms per 4 KB) before falling back to escaping all
 
 _TRIGGER = re.compile(r"<[A-Za-z/!?]|!\[|&(?:LT|AMP|QUOT);|```mermaid|src=\"/file")
@@ -79,9 +71,9 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
     if not _TRIGGER.search(text):
         return text
     text = _MERMAID.sub("``` mermaid", _dedented(text))
-    maths = _maths_spans(text)
+    maths = maths_spans(text)
     if any(c in text for c in _ODD_LINE_ENDS):
-        return _build(text, maths, links=False).text
+        return escaped(text, maths, links=False).text
     deadline = time.perf_counter() + BUDGET + len(text) / 4_000_000
     try:
         out: list[str] = []
@@ -97,7 +89,7 @@ def _sanitize(text: str, memo: dict[str, _Part] | None) -> str:
             out.append(part.text)
             start = end
     except OutOfTime:
-        return _build(text, maths, links=False).text
+        return escaped(text, maths, links=False).text
     if memo is not None:
         memo.clear()
         memo.update(done)
@@ -108,10 +100,10 @@ _MATHS_LEFT = re.compile("|".join(re.escape(left) for left, _ in LATEX_DELIMITER
 def _unsafe_maths_as_code(text: str) -> str:
     """The text with maths too deep or too long to render safely as code (ui/maths.py), placed
     as Gradio will see it: dedented, its spans where Gradio takes them out."""
-    if not any(too_much(text[a:b]) for a, b in _maths_spans(text)):
+    if not any(too_much(text[a:b]) for a, b in maths_spans(text)):
         return text
     text = _dedented(text)
-    return as_code(text, _maths_spans(text))
+    return as_code(text, maths_spans(text))
 
 
 def _dedented(text: str) -> str:
@@ -163,11 +155,11 @@ def _unpaired_delimiter(text: str, maths: list[tuple[int, int]]) -> bool:
 
 
 def _sanitized_part(text: str, deadline: float) -> _Part:
-    maths = _maths_spans(text)
+    maths = maths_spans(text)
     if not _TRIGGER.search(text):
         if not _FENCE_LINE.search(text):
             return _Part(text, False)
-        return _Part(text, Lexer(_Placed(text, maths).text, deadline).run().open)
+        return _Part(text, Lexer(Placed(text, maths).text, deadline).run().open)
     return _sanitized(text, maths, deadline)
 
 
@@ -178,188 +170,13 @@ def restore(text: str) -> str:
     return _RESTORE.sub(lambda m: _RESTORED[m[1]], text)
 
 
-# --- maths: the spans Gradio takes out before marked sees the text ------------------------------
-
-_MATHS = [re.compile(re.escape(left) + r"([\s\S]+?)" + re.escape(right))
-          for left, right in LATEX_DELIMITERS]
-PLACEHOLDER = "%%%LATEX_BLOCK_{}%%%"
-
-
-def _maths_spans(text: str) -> list[tuple[int, int]]:
-    """Gradio replaces, for each delimiter in turn, every match in what is left by a placeholder."""
-    spans: list[tuple[int, int]] = []
-    for pattern in _MATHS:
-        if not pattern.search(text):
-            continue
-        if not spans:  # nothing taken out yet: the positions are the text's own
-            spans = [m.span() for m in pattern.finditer(text)]
-            continue
-        current, segments = _without(text, spans)
-        found = []
-        for match in pattern.finditer(current):
-            start = _map(segments, match.start())
-            end = _map(segments, match.end() - 1) + 1
-            found.append((start, end))
-        if found:
-            kept = [s for s in spans if not any(a <= s[0] and s[1] <= b for a, b in found)]
-            spans = sorted(kept + found)
-    return spans
-
-
-def _without(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
-    """The text with each span replaced by one inert character; (current_start, source_start)."""
-    parts, segments, last, size = [], [], 0, 0
-    for start, end in spans:
-        parts.append(text[last:start])
-        segments.append((size, last))
-        size += start - last
-        parts.append("\x00")
-        segments.append((size, start))
-        size += 1
-        last = end
-    parts.append(text[last:])
-    segments.append((size, last))
-    return "".join(parts), segments
-
-
-def _map(segments: list[tuple[int, int]], pos: int) -> int:
-    i = bisect_right(segments, (pos, float("inf"))) - 1
-    current, source = segments[i]
-    return source + pos - current
-
-
-class _Placed:
-    """The text as marked sees it (maths replaced by Gradio's placeholders), mapped back."""
-
-    def __init__(self, text: str, maths: list[tuple[int, int]]) -> None:
-        parts: list[str] = []
-        self.holders: list[tuple[int, int, int, int]] = []  # placed start/end, source start/end
-        last = size = 0
-        for n, (start, end) in enumerate(maths):
-            parts.append(text[last:start])
-            size += start - last
-            holder = PLACEHOLDER.format(n)
-            self.holders.append((size, size + len(holder), start, end))
-            parts.append(holder)
-            size += len(holder)
-            last = end
-        parts.append(text[last:])
-        self.text = "".join(parts)
-        self._starts = [h[0] for h in self.holders]
-
-    def source(self, pos: int, end: bool = False) -> int:
-        """The source position of a placed one; inside a placeholder, its span's start (or end)."""
-        i = bisect_right(self._starts, pos) - 1
-        if i < 0:
-            return pos
-        placed_start, placed_end, start, stop = self.holders[i]
-        if pos < placed_end:
-            return stop if end and pos > placed_start else start
-        return stop + pos - placed_end
-
-
-# --- the output: the text escaped outside its verbatim parts ------------------------------------
-
-# The page puts its own address into the first `src="/file` of a message: in plain text that would
-# start a link (http://...) that swallows what follows, and marked would read on differently.
-_ESCAPE = re.compile(r"\\*(?:<(?=[A-Za-z/!?])|!\[|&(?=(?:LT|AMP|QUOT);)|(?<=src=)\"(?=/file))")
-_ANGLE_DESTINATION = re.compile(r"\](?:\(|:)[ \t]*(?:\n[ \t]*)?\Z")  # `](<u>)`, `[r]: <u>`
-_DEF_LABEL = re.compile(r"(?m)^[ \t>]*\[((?:\\.|[^\[\]\\])+)\]:")
-_NOLINK_IMAGE = re.compile(r"!\[((?!\s*\])(?:\\.|[^\[\]\\])+)\](\[\])?(?![\[(])")
-
-
-@dataclass
-class _Built:
-    text: str = ""
-    verbatim: list[tuple[int, int, int]] = field(default_factory=list)  # (out, source, length)
-    kept: dict[int, int] = field(default_factory=dict)  # source → out position of a `<` left as is
-
-    def sources(self, start: int, end: int) -> list[tuple[int, int]]:
-        """The source ranges of the verbatim parts of output [start, end)."""
-        found = []
-        for out, source, length in self.verbatim:
-            a, b = max(start, out), min(end, out + length)
-            if a < b:
-                found.append((source + a - out, source + b - out))
-        return found
-
-
-def _build(text: str, verbatim: list[tuple[int, int]], links: bool = True,
-           refused: frozenset[int] = frozenset()) -> _Built:
-    """`text` escaped outside the sorted, disjoint `verbatim` ranges. With `links`, a `<` that
-    starts an autolink or a link destination stays (unless `refused`): the result must be checked."""
-    built = _Built()
-    out: list[str] = []
-    size = last = 0
-    labels = frozenset(SPACES.sub(" ", m[1]).lower() for m in _DEF_LABEL.finditer(text)) \
-        if "]:" in text else frozenset()
-    for start, end in [*verbatim, (len(text), len(text))]:
-        if start > last:
-            piece = _escape(text, last, start, size, links, refused, built.kept, labels)
-            out.append(piece)
-            size += len(piece)
-        if end > start:
-            out.append(text[start:end])
-            built.verbatim.append((size, start, end - start))
-            size += end - start
-        last = max(last, end)
-    built.text = "".join(out)
-    return built
-
-
-def _escape(text: str, start: int, end: int, base: int, links: bool, refused: frozenset[int],
-            kept: dict[int, int], labels: frozenset[str] = frozenset()) -> str:
-    parts: list[str] = []
-    size = base
-    last = start
-
-    def emit(s: str) -> None:
-        nonlocal size
-        parts.append(s)
-        size += len(s)
-
-    for match in _ESCAPE.finditer(text, start, end):
-        at = match.end() - (2 if text[match.end() - 1] == "[" else 1)
-        char = text[at]
-        if char in "&\"":
-            emit(text[last:at] + ("&AMP;" if char == "&" else "&QUOT;"))
-            last = at + 1
-            continue
-        escaped = (at - match.start()) % 2 == 1
-        if escaped and links and at not in refused:
-            kept[at] = size + at - last  # `\<` and `\!` show as themselves, unless marked
-            continue  # reads the backslash as part of something else: checked
-        emit(text[last:at - 1 if escaped else at])  # a backslash that cannot be trusted goes
-        last = at + 1
-        if char == "!":
-            emit("[" + IMAGE_MARK)
-            last = at + 2
-            ref = _NOLINK_IMAGE.match(text, at, end)
-            if (ref and SPACES.sub(" ", ref[1]).lower() in labels
-                    and not LINK.match(text, at, end) and not REFLINK.match(text, at, end)):
-                # `![r]` and `![r][]` name their target by their text, which now has the mark.
-                label = _escape(text, at + 2, ref.end(1), size, False, refused, kept)
-                emit(label + "][" + label + "]")
-                last = ref.end()
-        elif links and not escaped and at not in refused and (
-                _ANGLE_DESTINATION.search(text, max(start, at - 40), at) or AUTOLINK.match(text, at, end)):
-            kept[at] = size
-            emit("<")
-        else:
-            emit("&LT;")
-    emit(text[last:end])
-    return "".join(parts)
-
-
 # --- propose code from a first lexing, build, check by lexing the result ------------------------
-
-
 
 
 def _sanitized(text: str, maths: list[tuple[int, int]], deadline: float) -> _Part:
     # First guess: lex the text with each would-be tag made inert (same length); take its code.
     inert = re.sub(r"<(?=[A-Za-z/!?])", "\ufffc", text)
-    placed = _Placed(inert, maths)
+    placed = Placed(inert, maths)
     first = Lexer(placed.text, deadline, want_code=True).run()
     open_end = first.open
     code = sorted({(placed.source(a), placed.source(b, end=True)) for a, b in first.code})
@@ -368,11 +185,11 @@ def _sanitized(text: str, maths: list[tuple[int, int]], deadline: float) -> _Par
             if b > a and (DANGER.search(text[a:b + 1]) or ESCAPED.search(text, a, b))]
     refused: frozenset[int] = frozenset()
     for _ in range(16):
-        built = _build(text, _union(maths, code), refused=refused)
+        built = escaped(text, _union(maths, code), refused=refused)
         if (not built.kept and not any(DANGER.search(text[a:b + 1]) for a, b in code)
                 and "\\[" + IMAGE_MARK not in built.text):
             return _Part(built.text, open_end)  # nothing left that could be a tag or an image
-        check_placed = _Placed(built.text, _maths_spans(built.text))
+        check_placed = Placed(built.text, maths_spans(built.text))
         check = Lexer(check_placed.text, deadline).run()
         if not check.danger:
             return _Part(built.text, open_end)
@@ -387,7 +204,7 @@ def _sanitized(text: str, maths: list[tuple[int, int]], deadline: float) -> _Par
             break
         code = [c for c in code if c not in bad_code]
         refused = refused | frozenset(bad_kept)
-    return _Part(_build(text, maths, links=False).text, open_end)
+    return _Part(escaped(text, maths, links=False).text, open_end)
 
 
 def _union(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,11 +1,12 @@
-"""The page's own CSS and JavaScript (run in the visitor's browser, keyed on Gradio's DOM)."""
+"""The page's own CSS and JavaScript (run in the visitor's browser, keyed on Gradio's DOM); Gradio's
+own English words in the page's language are ui/page/gradio_words.py."""
 
 from __future__ import annotations
 
 import json
 
 from ui.choices import Choices
-from ui.i18n import say
+from ui.page.gradio_words import queue_js, toasts_js
 from ui.page.kept_js import SETTINGS_TAB
 
 CSS = """
@@ -98,7 +99,6 @@ KEY_KEEP_JS = """(key, remember) => {
   return {key: ""};
 }"""
 
-# The settings as the saved dict {"0": model, "1": temperature, ...}; restore() reads it back.
 # The choices as the saved dict {"model": ..., "temperature": ...}; restore() reads it back (and
 # the {"0": model, "1": temperature, ...} that earlier versions saved).
 _NAMES = json.dumps(Choices.names())
@@ -109,62 +109,6 @@ REMEMBER_JS = f"""(...values) => {{
   try {{ sessionStorage.setItem({json.dumps(SETTINGS_TAB)}, JSON.stringify(choices)); }} catch {{}}
   return choices;
 }}"""
-
-
-# Gradio's page writes some toasts itself, in English whatever the page's language: every toast's
-# title (from its type: gr.Error's title= is not shown by Gradio 6.31), a file over max_file_size
-# refused before it uploads, and files of a type an input does not take. This puts our words, in the
-# page's language, in their place (a file too big gets the sentence Enter would give).
-TOASTS_JS = """() => {
-  const all = %s;
-  const say = (navigator.language || "en").toLowerCase().startsWith("zh") ? all.zh : all.en;
-  const sentences = [
-    [/^File\\(s\\) exceed the maximum allowed size of [^:]*: "(.*)"$/,
-     (m) => say.too_big.replace("{name}", m[1].split('", "').join(", "))],
-    [/^(\\d+) file\\(s\\) were rejected\\. Accepted formats: image$/,
-     (m) => say.files_not_images.replace("{count}", m[1]).replace("{count_s}", m[1] === "1" ? "" : "s")],
-    [/^Invalid file types?: (.*)\\. Only (image|\\.json) allowed\\.$/,
-     (m) => (m[2] === "image" ? say.file_not_image : say.file_not_json).replace("{names}", m[1])],
-  ];
-  const toastOf = (node) => {  // only toasts are looked into, never the streaming chat
-    const element = node.nodeType === Node.TEXT_NODE ? node.parentElement : node;
-    if (!element || !element.closest) return null;
-    return element.closest("[data-testid=toast-body]") || element.querySelector("[data-testid=toast-body]");
-  };
-  const translate = (toast) => {
-    const walker = toast && document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
-    for (let text = walker && walker.nextNode(); text; text = walker.nextNode()) {
-      const words = text.nodeValue.trim();
-      if (text.parentElement.closest(".toast-title")) {
-        const title = Object.hasOwn(say.titles, words) && say.titles[words];
-        if (title) text.nodeValue = text.nodeValue.replace(words, title);
-        continue;
-      }
-      for (const [english, ours] of sentences) {
-        const found = words.match(english);
-        if (found) { text.nodeValue = ours(found); break; }
-      }
-    }
-  };
-  new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(node => {
-    translate(toastOf(node));
-  }))).observe(document.body, {childList: true, subtree: true});
-  // A file dropped while the page was still starting: its toast is already there.
-  document.querySelectorAll("[data-testid=toast-body]").forEach(translate);
-}"""
-
-
-def toasts_js(max_upload_mb: float) -> str:
-    """TOASTS_JS with our words for it in English and Chinese; {placeholders} are filled in the page."""
-    words = {lang: {"titles": {"Error": say(lang, "toast_error"), "Warning": say(lang, "toast_warning"),
-                               "Info": say(lang, "toast_info"), "Success": say(lang, "toast_success")},
-                    "too_big": say(lang, "image_upload_too_big", {"name": "{name}", "limit": max_upload_mb}),
-                    "files_not_images": say(lang, "files_not_images",
-                                            {"count": "{count}", "count_s": "{count_s}"}),
-                    "file_not_image": say(lang, "file_not_image", {"names": "{names}"}),
-                    "file_not_json": say(lang, "file_not_json", {"names": "{names}"})}
-             for lang in ("en", "zh")}
-    return TOASTS_JS % json.dumps(words, ensure_ascii=False)
 
 
 # A conversation export, written by the server on the click: the browser saves it at once, under
@@ -211,42 +155,6 @@ THUMBNAIL_NAMES_JS = """() => {
                                             attributeFilter: ["src"]});
   label();
 }"""
-
-
-# Gradio's queue position at the input ("queue: 2/5 |", then "processing |": a question waiting on a
-# busy server) is in English whatever the page's language: the same in its language (in English,
-# nothing to do and nothing watched).
-QUEUE_JS = """() => {
-  const all = %s;
-  const say = (navigator.language || "en").toLowerCase().startsWith("zh") ? all.zh : all.en;
-  const box = document.querySelector("#chat-input");
-  if (!box || say.same) return;
-  const translate = (text) => {
-    const found = text.nodeValue.match(/^queue: (\\d+)\\/(\\S+) \\|$/);
-    if (found) text.nodeValue = say.queue.replace("{position}", found[1]).replace("{size}", found[2]);
-    else if (text.nodeValue === "processing |") text.nodeValue = say.processing;
-  };
-  const walk = (node) => {
-    if (node.nodeType === Node.TEXT_NODE) return translate(node);
-    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
-    for (let text = walker.nextNode(); text; text = walker.nextNode()) translate(text);
-  };
-  new MutationObserver(records => records.forEach(r => {
-    if (r.type === "characterData") translate(r.target);
-    else r.addedNodes.forEach(walk);
-  })).observe(box, {childList: true, characterData: true, subtree: true});
-}"""
-
-
-def queue_js() -> str:
-    """QUEUE_JS with its words in English and Chinese; {placeholders} are filled in the page."""
-    gradios = {"queue": "queue: {position}/{size} |", "processing": "processing |"}
-    words: dict[str, dict[str, object]] = {}
-    for lang in ("en", "zh"):
-        ours = {"queue": say(lang, "queue_position", {"position": "{position}", "size": "{size}"}),
-                "processing": say(lang, "queue_processing")}
-        words[lang] = {**ours, "same": ours == gradios}
-    return QUEUE_JS % json.dumps(words, ensure_ascii=False)
 
 
 def page_js(max_upload_mb: float) -> str:
