@@ -202,9 +202,10 @@ class Answerer(Asker):
     def _stats(self, answer: Answer, lang: str) -> str:
         ttft, tps, total = answer.timings()
         if answer.usage:
-            return say(lang, "stats", {"prompt": answer.usage.prompt_tokens, "ttft": ttft,
-                                       "completion": answer.usage.completion_tokens,
-                                       "tps": tps, "total": total})
+            return say(lang, "stats" if tps is not None else "stats_no_rate",
+                       {"prompt": answer.usage.prompt_tokens, "ttft": ttft,
+                        "completion": answer.usage.completion_tokens, "tps": tps or 0,
+                        "total": total})
         return say(lang, "stats_no_usage", {"ttft": ttft, "total": total})
 
 

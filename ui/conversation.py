@@ -23,6 +23,7 @@ from ui.records import PROVENANCE_ICON, records_after
 from ui.sanitize import Growing, sanitize
 
 History = list[dict[str, Any]]
+RATE_SPAN = 0.1  # seconds: a shorter answer gets no tokens-per-second figure
 
 THINKING_TITLE = "💭 Thinking"
 EARLIER_ICON = "↩️"
@@ -196,13 +197,15 @@ class Answer:
         """Something was streamed before the failure."""
         return bool(self.raw or self.reasoning)
 
-    def timings(self) -> tuple[float, float, float]:
-        """(time to first token, tokens per second, total seconds)."""
+    def timings(self) -> tuple[float, float | None, float]:
+        """(time to first token, tokens per second, total seconds). No rate when the answer came
+        in one go (under RATE_SPAN seconds from first token to last): any figure would be made up
+        (two answers read at once in Compare showed "302305 tokens/s")."""
         now = time.monotonic()
         ttft = (self.first_token or now) - self.started
-        gen = max(now - (self.first_token or now), 1e-6)
+        gen = now - (self.first_token or now)
         tokens = self.usage.completion_tokens if self.usage else 0
-        return ttft, tokens / gen if tokens else 0.0, now - self.started
+        return ttft, tokens / gen if tokens and gen >= RATE_SPAN else None, now - self.started
 
     def _thinking_metadata(self, done: bool) -> dict[str, Any]:
         metadata: dict[str, Any] = {"title": THINKING_TITLE, "status": "done" if done else "pending"}

@@ -52,6 +52,8 @@ body:has(#chat-input button.stop-button)
    Gradio's navbar (a 50 px bar saying "Home" and "Test" in every language) is not shown. */
 .nav-holder { display: none !important; }
 .nav-link { flex-grow: 0 !important; min-width: max-content !important; align-self: center; }
+/* Compare: the question above the vote buttons, inside their group, off its edge. */
+#compare-vote-heading { padding: 10px 12px 2px; }
 /* The Test page: its progress bar, the image in focus. */
 .test-progress { height: 10px; border-radius: 5px; background: var(--background-fill-secondary);
   border: 1px solid var(--border-color-primary); overflow: hidden; }
