@@ -67,6 +67,12 @@ class MemoryStore:
         self.runs_[run_id] = dataclasses.replace(self.runs_[run_id], status=status)
         self.statuses.append((run_id, status))
 
+    def stop_running(self) -> int:
+        running = [i for i, run in self.runs_.items() if run.status == "running"]
+        for run_id in running:
+            self.set_status(run_id, "stopped")
+        return len(running)
+
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
         wanted = {"pending", "failed"} if retry_failed else {"pending"}
         return [dataclasses.replace(c) for c in self._of(run_id) if c.status in wanted]

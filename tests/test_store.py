@@ -584,3 +584,29 @@ def test_a_run_read_again_is_not_parsed_again_and_still_shows_its_status(place: 
     assert again.items is first.items and again.variants is first.variants
     other = place.open()  # another server sharing the database sees the same run
     assert other.run(run.id) == again
+
+
+def test_a_restart_stops_only_the_runs_left_running_in_one_statement(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.store.db import Tx
+    from ui.testing.manager import Runs
+
+    runs = {status: store.create_run(status, "ana", items(30), VARIANTS)
+            for status in ("ready", "running", "stopped", "done")}
+    for status, run in runs.items():
+        store.set_status(run.id, status)  # type: ignore[arg-type]
+    other = store.create_run("also running", "bo", items(2), VARIANTS[:1])
+    store.set_status(other.id, "running")
+    statements: list[str] = []
+    real = Tx.run
+    monkeypatch.setattr(Tx, "run", lambda tx, sql, params=(): statements.append(sql) or real(tx, sql, params))
+
+    assert Runs(None, store, str).recover() == 2  # type: ignore[arg-type]
+
+    # one statement, and not over the cells: a server with many finished runs starts as fast
+    assert len(statements) == 1 and "cells" not in statements[0]
+    monkeypatch.undo()
+    got = {info.title: info.status for info in store.runs()}
+    assert got == {"ready": "ready", "running": "stopped", "stopped": "stopped", "done": "done",
+                   "also running": "stopped"}
+    assert Runs(None, store, str).recover() == 0  # type: ignore[arg-type]

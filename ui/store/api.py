@@ -66,6 +66,11 @@ class Store(Protocol):
 
     def set_status(self, run_id: int, status: RunStatus) -> None: ...
 
+    def stop_running(self) -> int:
+        """Every run still marked "running" becomes "stopped" (a server that stopped mid-run left
+        it so), in one statement; how many. Other runs are not touched."""
+        ...
+
     # Cells
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
         """Cells still to ask, by row then variant: pending ones (and failed ones if asked)."""

@@ -117,6 +117,10 @@ class SqlStore(VoteStore):
         with self.db.write() as tx:
             _found(tx.run("UPDATE runs SET status = ? WHERE id = ?", (status, run_id)), "run", run_id)
 
+    def stop_running(self) -> int:
+        with self.db.write() as tx:
+            return int(tx.run("UPDATE runs SET status = 'stopped' WHERE status = 'running'").rowcount)
+
     # Cells
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
         statuses = ("pending", "failed") if retry_failed else ("pending",)
