@@ -40,6 +40,10 @@ KEYS_JS = """
 """
 
 NEW_BROWSER_JS = "(id) => id || (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2))"
+# gr.BrowserState's secret is sent to every visitor in /config (it obfuscates, it does not protect);
+# Gradio's default is a new random one at each start, so after a restart every browser read its
+# stored id as nothing, got a new one and no longer saw its runs (no Resume after a crash). Fixed:
+BROWSER_SECRET = "glm-vision-chat-test-browser"
 
 
 def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i18n: gr.I18n,
@@ -56,7 +60,7 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
         runs.recover()
     page = TestPage(settings, store, runs, settings.data_dir)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-    browser = gr.BrowserState("", storage_key="glm-vision-chat-browser")
+    browser = gr.BrowserState("", storage_key="glm-vision-chat-browser", secret=BROWSER_SECRET)
     state = gr.State(View())
     with gr.Row(elem_id="test-heading-row"):
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
