@@ -98,6 +98,11 @@ class MemoryStore:
     def count(self, run_id: int, where: CellFilter | None = None) -> int:
         return sum(_matches(c, where) for c in self._of(run_id))
 
+    def changes(self, run_id: int) -> tuple[Any, ...]:
+        cells = self._of(run_id)
+        return (tuple((c.status, c.attempts) for c in cells),
+                tuple(c.rating for c in cells if c.rating is not None))
+
     def each_cell(self, run_id: int) -> Iterator[Cell]:
         yield from self._of(run_id)
 

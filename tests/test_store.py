@@ -610,3 +610,32 @@ def test_a_restart_stops_only_the_runs_left_running_in_one_statement(
     assert got == {"ready": "ready", "running": "stopped", "stopped": "stopped", "done": "done",
                    "also running": "stopped"}
     assert Runs(None, store, str).recover() == 0  # type: ignore[arg-type]
+
+
+def test_a_runs_changes_mark_every_answer_failure_and_rating_and_nothing_else(store: Store) -> None:
+    run = store.create_run("Large", "ana", items(4), VARIANTS[:1])
+    other = store.create_run("Other", "ana", items(2), VARIANTS[:1])
+    seen = [store.changes(run.id)]
+
+    def changed() -> bool:
+        seen.append(store.changes(run.id))
+        return seen[-1] != seen[-2]
+
+    first, second, *_ = store.todo(run.id)
+    store.save_answer(first.id, "a cup", "", record())
+    assert changed()
+    store.save_failure(second.id, "timeout_first", {}, None)
+    assert changed()
+    store.save_failure(second.id, "dropped", {}, None)  # failed again, for another reason
+    assert changed()
+    store.rate(first.id, Rating(1, (), "", "ana", "2026-11-27T10:00:00Z"))
+    assert changed()
+    store.rate(first.id, Rating(-1, ("wrong_count",), "", "ana", "2026-11-27T10:00:00Z"))
+    assert changed()
+    store.rate(first.id, None)
+    assert changed()
+    [elsewhere] = store.todo(other.id)[:1]
+    store.save_answer(elsewhere.id, "not this run", "", record())
+    store.set_status(run.id, "stopped")
+    list(store.each_cell(run.id))
+    assert not changed()

@@ -92,6 +92,11 @@ class Store(Protocol):
 
     def count(self, run_id: int, where: CellFilter | None = None) -> int: ...
 
+    def changes(self, run_id: int) -> tuple[Any, ...]:
+        """A value that changes when a cell of the run is answered, fails (again) or is rated, read
+        without reading the cells (what the page keeps a run's summary by)."""
+        ...
+
     def each_cell(self, run_id: int) -> Iterator[Cell]:
         """Every cell of the run, read in batches (reports of large runs)."""
         ...
