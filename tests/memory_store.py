@@ -67,6 +67,12 @@ class MemoryStore:
         self.runs_[run_id] = dataclasses.replace(self.runs_[run_id], status=status)
         self.statuses.append((run_id, status))
 
+    def stop_running(self) -> int:
+        running = [i for i, run in self.runs_.items() if run.status == "running"]
+        for run_id in running:
+            self.set_status(run_id, "stopped")
+        return len(running)
+
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
         wanted = {"pending", "failed"} if retry_failed else {"pending"}
         return [dataclasses.replace(c) for c in self._of(run_id) if c.status in wanted]
@@ -91,6 +97,11 @@ class MemoryStore:
 
     def count(self, run_id: int, where: CellFilter | None = None) -> int:
         return sum(_matches(c, where) for c in self._of(run_id))
+
+    def changes(self, run_id: int) -> tuple[Any, ...]:
+        cells = self._of(run_id)
+        return (tuple((c.status, c.attempts) for c in cells),
+                tuple(c.rating for c in cells if c.rating is not None))
 
     def each_cell(self, run_id: int) -> Iterator[Cell]:
         yield from self._of(run_id)

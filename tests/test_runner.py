@@ -16,7 +16,7 @@ from ui.answer import Answerer
 from ui.choices import Choices
 from ui.settings import Settings
 from ui.testing.cells import Item, Variant
-from ui.testing.runner import Limit, Progress, Runner
+from ui.testing.runner import Hold, Limit, Progress, Runner
 
 MODELS = "glm-4.5v,GLM-4V-Plus"
 
@@ -234,3 +234,113 @@ def test_a_run_goes_on_without_the_page_and_a_restart_leaves_it_resumable(tmp_pa
     store.set_status(crashed.id, "running")  # as a server killed mid-run leaves it
     assert Runs(answerer_for(fake, tmp_path), store, paths.__getitem__).recover() == 1
     assert store.runs_[crashed.id].status == "stopped"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_wave_refused_together_counts_once_and_holds_nothing_the_next_in_a_row_backs_off():
+    clock = Clock()
+    hold = Hold(1.0, clock)
+    started = clock.now
+    clock.now += 0.05
+    for _ in range(8):  # 8 cells sent together, all refused: one refusal, the Limit's cut is enough
+        hold.refused(started)
+    assert hold.row == 1 and hold.wait() == 0
+    again = clock.now  # a cell sent after that refusal was known, refused too: now the line waits
+    clock.now += 0.01
+    for _ in range(8):  # ... and its wave, sent together with it, does not double the wait 8 times
+        hold.refused(again)
+    assert hold.row == 2 and 1.0 <= hold.wait() <= 1.25
+    clock.now += hold.wait()
+    assert hold.wait() == 0
+    waits = []
+    for _ in range(8):  # each refusal after the last hold ended doubles it, up to 30 s
+        sent = clock.now
+        clock.now += 0.01
+        hold.refused(sent)
+        waits.append(hold.wait())
+        clock.now += hold.wait()
+    assert all(2.0 * 2 ** n <= w <= 2.5 * 2 ** n for n, w in enumerate(waits[:4]))
+    assert waits[-1] == 30.0 and max(waits) == 30.0
+
+
+def test_an_answer_resets_the_backoff_and_retry_after_is_waited_as_asked():
+    clock = Clock()
+    hold = Hold(1.0, clock)
+    for _ in range(3):
+        sent = clock.now
+        clock.now += hold.wait() + 0.01
+        hold.refused(sent)
+    assert hold.row == 3 and hold.wait() >= 2.0
+    hold.answered()  # the endpoint answers again: the next refusal starts a new row
+    clock.now += hold.wait()
+    sent = clock.now
+    clock.now += 0.01
+    hold.refused(sent)
+    assert hold.row == 1 and hold.wait() == 0
+    hold.refused(sent, retry_after=2.5)  # the endpoint says how long, even within a wave
+    assert hold.wait() == pytest.approx(2.5)
+    hold.refused(clock.now, retry_after=600)  # at most 30 s, then the cell is asked again
+    assert hold.wait() == pytest.approx(30.0)
+
+
+def test_a_refused_cell_goes_back_in_line_instead_of_sleeping_in_its_place(tmp_path, monkeypatch):
+    import ui.endpoint.stream as stream
+
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:  # the answer loop's retry wait, inside the cell
+        slept.append(delay)
+        await real_sleep(0)
+
+    class Asyncio:  # stream.py's asyncio, with its sleep watched (the fake's own is untouched)
+        def __getattr__(self, name: str) -> Any:
+            return sleep if name == "sleep" else getattr(asyncio, name)
+
+    monkeypatch.setattr(stream, "asyncio", Asyncio())
+    items, paths = image_set(tmp_path, 6)  # 12 cells
+    store = MemoryStore()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(tokens=10, tps=200), max_concurrent=2) as fake:
+        answerer = answerer_for(fake, tmp_path, GLM_RETRIES="3", GLM_RETRY_BACKOFF="0.01")
+        progress = run_all(Runner(answerer, store, paths.__getitem__, start=6, most=6), run)
+        assert fake.refused > 0  # it ran into the limit
+        assert (progress[-1].done, progress[-1].failed) == (12, 0)
+        assert slept == []  # no refused cell waited in its place, holding a slot
+        assert len(fake.requests) == 12 + fake.refused  # each refusal asked again once, later
+
+        # the chat keeps its retries: "retrying 1/3…" and the wait, then the answer
+        fake.max_concurrent = None
+        fake.script(Reply(status=429, error_code="1302"), Reply(text="ok"))
+        from ui.endpoint import ChatRequest, Retrying, stream_chat
+
+        request = ChatRequest(model="glm-4.5v", messages=[{"role": "user", "content": "hi"}],
+                              max_tokens=16)
+
+        async def chat() -> list[Any]:
+            return [e async for e in stream_chat(answerer.client(""), request, retries=3, backoff=0.01)]
+
+        events = LOOP.run_until_complete(chat())
+        assert [type(e) for e in events if isinstance(e, Retrying)] == [Retrying] and slept
+
+
+def test_a_rate_limited_cell_that_never_gets_in_fails_after_its_requeues(tmp_path):
+    from ui.testing.runner import REQUEUES
+
+    items, paths = image_set(tmp_path, 1)
+    store = MemoryStore()
+    run = store.create_run("t", "me", items[:1], [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(status=429, error_code="1302", headers={"Retry-After": "0"})) as fake:
+        answerer = answerer_for(fake, tmp_path, GLM_RETRIES="3", GLM_RETRY_BACKOFF="0.001")
+        progress = run_all(Runner(answerer, store, paths.__getitem__, start=1), run)
+        assert (progress[-1].done, progress[-1].failed) == (0, 1)
+        assert len(fake.requests) == REQUEUES + 1
+        [cell] = store.each_cell(run.id)
+        assert cell.error == "rate_limited"

@@ -603,3 +603,58 @@ def test_a_run_read_again_is_not_parsed_again_and_still_shows_its_status(place: 
     assert again.items is first.items and again.variants is first.variants
     other = place.open()  # another server sharing the database sees the same run
     assert other.run(run.id) == again
+
+
+def test_a_restart_stops_only_the_runs_left_running_in_one_statement(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.store.db import Tx
+    from ui.testing.manager import Runs
+
+    runs = {status: store.create_run(status, "ana", items(30), VARIANTS)
+            for status in ("ready", "running", "stopped", "done")}
+    for status, run in runs.items():
+        store.set_status(run.id, status)  # type: ignore[arg-type]
+    other = store.create_run("also running", "bo", items(2), VARIANTS[:1])
+    store.set_status(other.id, "running")
+    statements: list[str] = []
+    real = Tx.run
+    monkeypatch.setattr(Tx, "run", lambda tx, sql, params=(): statements.append(sql) or real(tx, sql, params))
+
+    assert Runs(None, store, str).recover() == 2  # type: ignore[arg-type]
+
+    # one statement, and not over the cells: a server with many finished runs starts as fast
+    assert len(statements) == 1 and "cells" not in statements[0]
+    monkeypatch.undo()
+    got = {info.title: info.status for info in store.runs()}
+    assert got == {"ready": "ready", "running": "stopped", "stopped": "stopped", "done": "done",
+                   "also running": "stopped"}
+    assert Runs(None, store, str).recover() == 0  # type: ignore[arg-type]
+
+
+def test_a_runs_changes_mark_every_answer_failure_and_rating_and_nothing_else(store: Store) -> None:
+    run = store.create_run("Large", "ana", items(4), VARIANTS[:1])
+    other = store.create_run("Other", "ana", items(2), VARIANTS[:1])
+    seen = [store.changes(run.id)]
+
+    def changed() -> bool:
+        seen.append(store.changes(run.id))
+        return seen[-1] != seen[-2]
+
+    first, second, *_ = store.todo(run.id)
+    store.save_answer(first.id, "a cup", "", record())
+    assert changed()
+    store.save_failure(second.id, "timeout_first", {}, None)
+    assert changed()
+    store.save_failure(second.id, "dropped", {}, None)  # failed again, for another reason
+    assert changed()
+    store.rate(first.id, Rating(1, (), "", "ana", "2026-11-27T10:00:00Z"))
+    assert changed()
+    store.rate(first.id, Rating(-1, ("wrong_count",), "", "ana", "2026-11-27T10:00:00Z"))
+    assert changed()
+    store.rate(first.id, None)
+    assert changed()
+    [elsewhere] = store.todo(other.id)[:1]
+    store.save_answer(elsewhere.id, "not this run", "", record())
+    store.set_status(run.id, "stopped")
+    list(store.each_cell(run.id))
+    assert not changed()

@@ -68,3 +68,27 @@ def test_paging_filtering_and_moving_the_focus_never_read_or_count_every_cell(pa
     assert "of 60" in shown[2]
     test_page.good(View(run.id, focus=0), [], "", "b", request)  # a rating changes the summary
     assert run.id in reads
+
+
+def test_the_summary_is_read_once_until_a_cell_of_the_run_changes(page):
+    test_page, run, reads = page
+    request = gr.Request()
+    state, *_ = test_page.open_run(run.id, "b", request)
+    first = test_page.run_summary(state, request)
+    reads.clear()
+    for _ in range(3):  # opened again, or in another tab: its cells are not read again
+        state, *_ = test_page.open_run(run.id, "b", request)
+        assert test_page.run_summary(state, request) == first
+    assert run.id not in reads
+
+    rated = test_page.good(View(run.id, focus=0), [], "", "b", request)  # a rating: read again
+    assert run.id in reads and rated[1 + SUMMARY] != first and "1" in rated[1 + SUMMARY]
+    reads.clear()
+    assert test_page.run_summary(state, request) == rated[1 + SUMMARY] and run.id not in reads
+
+    other = open_store(test_page.data_dir)  # a cell changed by another process (a batch, a replica)
+    [cell] = other.cells(run.id, limit=1)
+    other.save_failure(cell.id, "timeout_first", {"seconds": "60"}, None)
+    other.close()
+    again = test_page.run_summary(state, request)
+    assert run.id in reads and again != rated[1 + SUMMARY]

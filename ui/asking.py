@@ -56,20 +56,24 @@ class Asker:
         return profile_for(model or self.settings.default_model, self.overrides)
 
     def start(self, built: Built, choices: Choices, api_key: str,
-              watch: Callable[[Any], None] | None = None) -> Started | ChatError:
+              watch: Callable[[Any], None] | None = None, *,
+              retry_rate_limits: bool = True) -> Started | ChatError:
         """Send the request now; without a key to send it with, the error to tell later.
-        watch: called with each event as it arrives (a test run watches for rate limits)."""
+        watch: called with each event as it arrives. retry_rate_limits False: a rate limit ends
+        the answer at once as the `rate_limited` error (a test run requeues the cell); the chat
+        keeps waiting and retrying ("retrying 1/3…")."""
         try:
             client = self.client(api_key)
         except ChatError as error:
             return error
-        events = self.stream(client, self.chat_request(built, choices))
+        events = self.stream(client, self.chat_request(built, choices), retry_rate_limits)
         return Started(_watched(events, watch) if watch else events)
 
-    def stream(self, client: Any, request_: ChatRequest) -> AsyncIterator[Any]:
+    def stream(self, client: Any, request_: ChatRequest,
+               retry_rate_limits: bool = True) -> AsyncIterator[Any]:
         s = self.settings
         return stream_chat(client, request_, retries=s.retries, backoff=s.retry_backoff,
-                           log_content=s.log_content)
+                           log_content=s.log_content, retry_rate_limits=retry_rate_limits)
 
     def check_request(self, text: str, model: str, system_prompt: str, api_key: str) -> None:
         """What the server will not send, whatever the page or a script asks: a model outside

@@ -106,11 +106,14 @@ class Started:
 
 
 async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int = 3,
-                      backoff: float = 1.0, log_content: bool = False) -> AsyncIterator[Event]:
+                      backoff: float = 1.0, log_content: bool = False,
+                      retry_rate_limits: bool = True) -> AsyncIterator[Event]:
     """Stream one answer as events; retry rate limits and 5xx before the first token.
 
     The wait before retry n is the endpoint's Retry-After if it sent one, else
-    backoff · 2^(n-1) seconds plus up to 25% jitter.
+    backoff · 2^(n-1) seconds plus up to 25% jitter. retry_rate_limits False: a rate limit ends
+    the stream at once (the error, with its Retry-After), for a caller that schedules its own
+    retries (a test run puts the cell back in line instead of waiting in its place).
     """
     attempt = 0
     while True:
@@ -127,6 +130,8 @@ async def stream_chat(client: AsyncOpenAI, request: ChatRequest, *, retries: int
                 request = ChatRequest(**{**request.__dict__, "include_usage": False})
                 continue
             if got_output or not error.retryable or attempt >= retries:
+                raise
+            if error.key == "rate_limited" and not retry_rate_limits:
                 raise
             if error.retry_after is not None and error.retry_after > MAX_RETRY_WAIT:
                 raise  # the endpoint asks for a long pause: let the person decide when

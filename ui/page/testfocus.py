@@ -81,6 +81,7 @@ class Focus(Results):
                         if verdict < 0 else (), (note or "")[:2000],
                         getattr(request, "username", None) or "", now_iso())
         self.store.rate(cell.id, rating)
+        self.forget_summary(run.id)
         return self.step(state, 1, request, summary=True)  # on to the next cell, as a rater expects
 
     def _focus(self, run: Run | None, cell: Cell | None, lang: str) -> tuple[Any, ...]:

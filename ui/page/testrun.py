@@ -133,15 +133,17 @@ class TestPage(Focus):
         if state.run_id is not None:
             self.runs.stop(state.run_id)
 
-    def resume(self, state: View, browser: str, request: gr.Request,
-               retry_failed: bool = False) -> Any:
+    async def resume(self, state: View, browser: str, request: gr.Request,
+                     retry_failed: bool = False) -> Any:
+        # async: the run is a task of the server's event loop (Runs.start), which a handler that
+        # Gradio runs in a worker thread does not have ("no running event loop": Resume did nothing)
         if state.run_id is None or not self._mine(state.run_id, browser, request):
             return gr.Timer()
         self.runs.start(state.run_id, retry_failed=retry_failed)
         return gr.Timer(active=True)
 
-    def retry_failed(self, state: View, browser: str, request: gr.Request) -> Any:
-        return self.resume(state, browser, request, retry_failed=True)
+    async def retry_failed(self, state: View, browser: str, request: gr.Request) -> Any:
+        return await self.resume(state, browser, request, retry_failed=True)
 
     def tick(self, state: View, browser: str, request: gr.Request) -> tuple[Any, ...]:
         """The timer while a run goes: progress, grid and summary; the timer stops with the run,

@@ -67,6 +67,11 @@ class Store(Protocol):
 
     def set_status(self, run_id: int, status: RunStatus) -> None: ...
 
+    def stop_running(self) -> int:
+        """Every run still marked "running" becomes "stopped" (a server that stopped mid-run left
+        it so), in one statement; how many. Other runs are not touched."""
+        ...
+
     # Cells
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
         """Cells still to ask, by row then variant: pending ones (and failed ones if asked)."""
@@ -87,6 +92,11 @@ class Store(Protocol):
         ...
 
     def count(self, run_id: int, where: CellFilter | None = None) -> int: ...
+
+    def changes(self, run_id: int) -> tuple[Any, ...]:
+        """A value that changes when a cell of the run is answered, fails (again) or is rated, read
+        without reading the cells (what the page keeps a run's summary by)."""
+        ...
 
     def each_cell(self, run_id: int) -> Iterator[Cell]:
         """Every cell of the run, read in batches (reports of large runs)."""

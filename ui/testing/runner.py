@@ -2,11 +2,14 @@
 endpoint takes, each saved the moment it ends.
 
 - Each cell is asked fresh: one user turn (its image and question), no history from other cells.
-- Concurrency adapts (`Limit`): it halves when the endpoint says "rate limited" (429, GLM 1302,
-  1303, 1305; the answer loop already waited as Retry-After asked) and grows by one after as many
-  answers in a row as it allows without one; a refused step up goes back one step, and the next
-  try waits longer. A cell that ran into the rate limit to the end goes
-  back in line; any other failure is saved with its error key, to rerun with retry_failed.
+- Concurrency adapts (`Limit`, ui/testing/limits.py): it halves when the endpoint says "rate
+  limited" (429, GLM 1302, 1303, 1305) and grows by one after as many answers in a row as it
+  allows without one; a refused step up goes back one step, and the next try waits longer.
+- A cell refused for the rate limit is not retried in its place (the answer loop is told not to:
+  it would sleep there, holding a slot while the endpoint idles): it goes back to the head of the
+  line at once, up to REQUEUES times, and the line waits as a whole (`Hold`: the endpoint's
+  Retry-After, or a backoff for refusals in a row). Any other failure is saved with its error
+  key, to rerun with retry_failed.
 - Resume is the same call again: only cells the store still calls pending (and failed ones, when
   asked) are sent; a finished cell is never sent twice. Stop (the `stop` event) cancels the cells in
   flight: they stay pending, nothing half-answered is saved.
@@ -24,62 +27,18 @@ from typing import Any
 
 from ui.answer import Answerer
 from ui.conversation import user_message
-from ui.endpoint import Retrying
-from ui.errors import ChatError, InputError
+from ui.errors import ChatError, EndpointError, InputError
 from ui.markup import split_think
 from ui.records import AnswerRecord, record_of
 from ui.store.api import CellFilter, Store
 from ui.testing.cells import Cell, Run, RunStatus
+from ui.testing.limits import Hold, Limit
+
+__all__ = ["REQUEUES", "Hold", "Limit", "Progress", "Runner"]
 
 log = logging.getLogger("glmchat")
 RATE_LIMITED = "rate_limited"
-REQUEUES = 5  # a cell rate-limited to the end goes back in line at most this often
-
-
-class Limit:
-    """How many cells may be asked at once: starts at `start`, never below 1 or above `most`.
-
-    - A rate limit halves it (at most once per wave: a burst of refusals from cells that started
-      before the cut counts once), and forgets what was known to work.
-    - `value` answers in a row without one prove the value works; it then grows by one (a probe).
-    - A probe refused (one above a value that was proven) steps back to that value, not to half:
-      the endpoint's limit is found. The next probe then waits 4× longer (up to 64× `value`
-      answers), so a run that has found the limit spends almost nothing on asking above it.
-    - Refused at a proven value, it steps down by one: the endpoint counts requests at once a little
-      differently from us (a cell preparing or saving is ours, not its), so its limit is near.
-    """
-
-    PROBE_WAIT_MOST = 3  # probes wait value × 4^k answers, k at most this
-
-    def __init__(self, start: int, most: int) -> None:
-        self.most = max(1, most)
-        self.value = max(1, min(start, self.most))
-        self.epoch = 0  # cuts so far: a refusal from a cell started before the last cut is old news
-        self._streak = 0
-        self._proven = 0  # the largest value that answered `value` times in a row since the last cut
-        self._refused_probes = 0
-
-    def rate_limited(self, started_in: int) -> None:
-        if started_in == self.epoch:
-            if self._proven and self.value == self._proven + 1:  # a probe: the limit is found
-                self.value = self._proven
-                self._refused_probes = min(self._refused_probes + 1, self.PROBE_WAIT_MOST)
-            elif self._proven and self.value <= self._proven:  # near the limit: one step down
-                self.value = max(1, self.value - 1)
-                self._proven = self.value
-            else:
-                self.value = max(1, self.value // 2)
-                self._proven = 0
-            self.epoch += 1
-        self._streak = 0
-
-    def answered(self) -> None:
-        self._streak += 1
-        if self._streak >= self.value:
-            self._proven = max(self._proven, self.value)
-        if self._streak >= self.value * 4 ** self._refused_probes and self.value < self.most:
-            self.value += 1
-            self._streak = 0
+REQUEUES = 20  # a cell refused for the rate limit goes back in line at most this often
 
 
 @dataclass(frozen=True)
@@ -119,6 +78,7 @@ class Runner:
         done = await asyncio.to_thread(self._count, run.id, "done")
         failed = 0 if retry_failed else await asyncio.to_thread(self._count, run.id, "failed")
         limit = Limit(self.start, self.most)
+        hold = Hold(self.answerer.settings.retry_backoff)
         line = list(todo)
         requeued: dict[int, int] = {}
         running: dict[asyncio.Future[Any], Cell] = {}
@@ -127,19 +87,23 @@ class Runner:
         yield Progress(total, done, failed, 0, limit.value, None)
         try:
             while line or running:
-                while line and len(running) < limit.value and not stop.is_set():
+                held = hold.wait()
+                while line and len(running) < limit.value and not stop.is_set() and not held:
                     cell = line.pop(0)
                     again = requeued.get(cell.id, 0) < REQUEUES
-                    running[asyncio.ensure_future(self._ask(run, cell, limit, again))] = cell
-                if not running:
+                    running[asyncio.ensure_future(self._ask(run, cell, limit, hold, again))] = cell
+                if not running and (stop.is_set() or not held):
                     break  # stopped with nothing in flight
                 stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-                finished, _ = await asyncio.wait({*running, stopping},
-                                                  return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
+                waits = {*running, stopping}
+                if held and line and len(running) < limit.value:  # until the line may go on
+                    waits.add(asyncio.ensure_future(asyncio.sleep(held)))
+                finished, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits - set(running):
+                    waiting.cancel()
                 if stop.is_set():
                     break
-                for ended_task in finished - {stopping}:
+                for ended_task in finished & set(running):
                     running.pop(ended_task)
                     cell, again = ended_task.result()
                     if again:
@@ -169,20 +133,13 @@ class Runner:
     def _count(self, run_id: int, status: str) -> int:
         return self.store.count(run_id, CellFilter(status=status))
 
-    async def _ask(self, run: Run, cell: Cell, limit: Limit, requeue: bool) -> tuple[Cell, bool]:
+    async def _ask(self, run: Run, cell: Cell, limit: Limit, hold: Hold,
+                   requeue: bool) -> tuple[Cell, bool]:
         """Ask one cell and save how it went; (cell, whether to ask it again later: only when it
-        was rate-limited to the end and `requeue` allows, else a failure is saved)."""
+        was refused for the rate limit and `requeue` allows, else a failure is saved)."""
         item, variant = run.items[cell.row], run.variants[cell.variant]
         choices = variant.choices
-        epoch = limit.epoch
-        limited = False
-
-        def watch(event: Any) -> None:
-            nonlocal limited
-            if isinstance(event, Retrying) and event.error.key == RATE_LIMITED and not limited:
-                limited = True
-                limit.rate_limited(epoch)
-
+        epoch, started = limit.epoch, hold.clock()
         history = [user_message(item.question, [self.image_path(item.image)])]
         try:
             self.answerer.check_request(item.question, choices.model, choices.system_prompt,
@@ -193,7 +150,7 @@ class Runner:
                 error.params["name"] = item.name
                 error.params.pop("path", None)
             return await self._failed(cell, error, None), False
-        events = self.answerer.start(built, choices, self.api_key, watch)
+        events = self.answerer.start(built, choices, self.api_key, retry_rate_limits=False)
         final = None
         try:
             async with contextlib.aclosing(self.answerer.run(history, built, choices, "en", events,
@@ -207,12 +164,14 @@ class Runner:
         record = next((r for m in reversed(final.history) if (r := record_of(m))), None)
         if final.error is not None:
             if final.error.key == RATE_LIMITED:
-                if not limited:
-                    limit.rate_limited(epoch)
+                limit.rate_limited(epoch)
+                hold.refused(started, final.error.retry_after
+                             if isinstance(final.error, EndpointError) else None)
                 if requeue:
                     return cell, True
             return await self._failed(cell, final.error, record), False
         limit.answered()
+        hold.answered()
         tagged, text = split_think(final.answer.raw)
         thinking = "\n\n".join(t for t in (final.answer.reasoning, tagged) if t)
         assert record is not None  # a request went out and ended: its record is in the history
