@@ -124,7 +124,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
         # localStorage through gr.BrowserState, whose secret every visitor can read in /config:
         # obfuscated, not encrypted (the page says so). Not remembered, it is in sessionStorage:
         # this tab only, gone when the tab closes.
-        key_store = gr.BrowserState("", storage_key="glm-vision-chat-key")
+        # A fixed secret (it is public in /config either way: obfuscation, not protection):
+        # Gradio's default is new at each start, and a restart forgot every remembered key.
+        key_store = gr.BrowserState("", storage_key="glm-vision-chat-key", secret="glm-vision-chat-key")
         if settings.byok:
             demo.load(None, key_store, [api_key, remember_key], js=KEY_RESTORE_JS, **private)
             gr.on([api_key.change, remember_key.change], None, [api_key, remember_key], key_store,
@@ -207,8 +209,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
         model.change(on_model, [model, max_tokens], [temperature, max_tokens, thinking], queue=False,
                      **private)
 
-        # Settings survive reloads in the visitor's browser, never on the server.
-        prefs = gr.BrowserState({}, storage_key="glm-vision-chat-settings")
+        # Settings survive reloads and server restarts in the visitor's browser, never on the server.
+        prefs = gr.BrowserState({}, storage_key="glm-vision-chat-settings",
+                                secret="glm-vision-chat-settings")
 
         def restore(saved: dict[str, Any] | None, request: gr.Request):
             saved = saved if isinstance(saved, dict) else {}
