@@ -112,5 +112,6 @@ def test_uploads_are_deleted_on_schedule_and_the_chat_has_no_share_button():
 
     demo = build_demo(Settings.from_env({"GLM_FILE_TTL": "120"}))
     assert demo.delete_cache == (120, 120)  # Gradio deletes files older than 120 s, every 120 s
-    [chatbot] = [c for c in demo.config["components"] if c["type"] == "chatbot"]
-    assert "share" not in chatbot["props"]["buttons"]
+    chatbots = [c for c in demo.config["components"] if c["type"] == "chatbot"]
+    assert len(chatbots) == 5  # the chat's and the Compare page's four panes
+    assert all("share" not in chatbot["props"]["buttons"] for chatbot in chatbots)

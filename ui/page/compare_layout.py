@@ -30,7 +30,7 @@ def compare_page(page_blocks: gr.Blocks, settings: Settings, chat: Chat, i18n: g
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     state = gr.State(None)
     browser = browser_state()
-    with gr.Row(elem_id="compare-heading-row"):
+    with gr.Row(elem_id="compare-heading-row", elem_classes="page-heading"):
         gr.Markdown(i18n("compare_heading"), elem_id="compare-heading")
         nav_links(i18n, "compare")
     with gr.Row(elem_id="compare-setup"):

@@ -54,7 +54,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     cap = profile.max_tokens_cap or settings.max_tokens_limit
     with gr.Blocks(title="GLM Vision Chat", fill_height=True,
                    delete_cache=(settings.file_ttl_seconds, settings.file_ttl_seconds)) as demo:
-        with gr.Row(elem_id="heading-row"):
+        with gr.Row(elem_id="heading-row", elem_classes="page-heading"):
             gr.Markdown(i18n("heading"), elem_id="heading")
             nav_links(i18n, "chat")
         if not settings.has_key and not settings.byok:

@@ -17,7 +17,7 @@ from ui.testing.board_html import CSS
 
 def leaderboard_page(page_blocks: gr.Blocks, settings: Settings, i18n: gr.I18n) -> None:
     """Build the Leaderboard page inside `with demo.route(...) as page_blocks`."""
-    with gr.Row(elem_id="leaderboard-heading-row"):
+    with gr.Row(elem_id="leaderboard-heading-row", elem_classes="page-heading"):
         gr.Markdown(i18n("leaderboard_heading"), elem_id="leaderboard-heading")
         nav_links(i18n, "leaderboard")
     store = shared_store(settings)

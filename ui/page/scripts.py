@@ -67,6 +67,10 @@ body:has(#chat-input button.stop-button)
   #settings-button { display: flex !important; }
   #settings { order: -1; }
   #settings:not([data-open]) { display: none !important; }
+  /* Each page's heading over the whole width, its links to the other pages in a line below
+     (side by side, the links squeezed the heading to a word per line). */
+  .page-heading { flex-wrap: wrap !important; row-gap: 4px !important; }
+  .page-heading > :first-child { flex: 1 1 100% !important; min-width: 100% !important; }
 }
 """
 

@@ -58,7 +58,7 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     browser = browser_state()
     state = gr.State(View())
-    with gr.Row(elem_id="test-heading-row"):
+    with gr.Row(elem_id="test-heading-row", elem_classes="page-heading"):
         gr.Markdown(i18n("test_heading"), elem_id="test-heading")
         nav_links(i18n, "test")
     with gr.Row(equal_height=False):
