@@ -150,3 +150,37 @@ def _replace(text: str, names: dict[str, str]) -> str:
     pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if n)
     lower = {n.lower(): label for n, label in names.items()}
     return re.sub(pattern, lambda m: lower[m.group(0).lower()], text, flags=re.IGNORECASE)
+
+
+def pane_count(mode: Any, panes: Any) -> int:
+    """Two in a blind round; else as chosen (2-4), and 2 for anything no control could send."""
+    return int(panes) if mode != "blind" and panes in range(2, MOST_PANES + 1) else 2
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The page's controls when a question is asked: blind or not, how many panes, each pane's
+    model and temperature, and the choices the panes share."""
+
+    blind: bool
+    panes: int
+    models: tuple[str, ...]
+    temperatures: tuple[float, ...]
+    max_tokens: int
+    system_prompt: str
+    quality: str
+    thinking: bool
+
+    @classmethod
+    def of(cls, mode: str, panes: Any, models: Sequence[Any], temperatures: Sequence[Any],
+           max_tokens: Any, system_prompt: Any, quality: Any, thinking: Any) -> Setup:
+        count = pane_count(mode, panes)
+        return cls(mode == "blind", count, tuple(str(m or "") for m in models[:count]),
+                   tuple(float(t) for t in temperatures[:count]), int(max_tokens),
+                   str(system_prompt or ""), str(quality or "balanced"), bool(thinking))
+
+    def choices(self, models: Sequence[str], temperature: float, top_p: float) -> list[Choices]:
+        """Each pane's choices (a blind round's panes all at the server's temperature)."""
+        temps = [temperature] * len(models) if self.blind else list(self.temperatures)
+        return [Choices(m, t, self.max_tokens, self.system_prompt, top_p, self.quality, "all",
+                        self.thinking) for m, t in zip(models, temps, strict=False)]

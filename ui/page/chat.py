@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio import FileData
 from gradio.utils import get_upload_folder
 
-from ui.answer import HISTORY_POLICIES, Answerer, Step, file_name
+from ui.answer import HISTORY_POLICIES
 from ui.choices import Choices
 from ui.conversation import (
     Answer,
@@ -28,16 +25,17 @@ from ui.conversation import (
     user_message,
 )
 from ui.endpoint import Started
-from ui.errors import FINISH_KEYS, ChatError, InputError
+from ui.errors import ChatError
 from ui.export import ExportError, from_file, to_json, to_markdown
-from ui.i18n import language, say
+from ui.i18n import say
 from ui.imaging.uploads import prepare_uploads
-from ui.pace import Resends
+from ui.page.ask_api import AskApi
+from ui.page.visitors import attached, number_in, refuse, request_language, session_of, visitor_of
 from ui.settings import Settings
 from ui.snippets import to_curl, to_python
 
 
-class Chat(Answerer):
+class Chat(AskApi):
     """The page's handlers: the Answerer's loop shown in the chat, the input box, export, import,
     copy as code and /ask. All conversation state arrives with each call (per session)."""
 
@@ -54,7 +52,7 @@ class Chat(Answerer):
         (the input keeps the text and images); then stream the answer. One event, one trip."""
         lang = request_language(request)
         value = value or {}
-        files = _attached(value)
+        files = attached(value)
         text = (value.get("text") or "").strip()
         if not text and not files:
             raise refuse(say(lang, "empty"))
@@ -63,7 +61,7 @@ class Chat(Answerer):
         with contextlib.ExitStack() as held:
             try:
                 self.check_request(text, model, system_prompt, api_key)
-                held.enter_context(self.slot(_visitor(request)))
+                held.enter_context(self.slot(visitor_of(request)))
                 choices = Choices.of(model, temperature, max_tokens, system_prompt, top_p, quality,
                                      history_images, thinking)
                 built = await self.prepare_messages(new_history, choices)
@@ -74,7 +72,7 @@ class Chat(Answerer):
                 yield new_history, "", gr.MultimodalTextbox(value=None, interactive=False,
                                                             submit_btn=False, stop_btn=True)
                 async with contextlib.aclosing(self.run(new_history, built, choices, lang, started,
-                                                        _session(request))) as steps:
+                                                        session_of(request))) as steps:
                     async for step in steps:
                         # The input stays empty and locked. Not gr.skip(): Gradio takes that for
                         # a property update and rebuilds the textbox and its config (~1.5 ms).
@@ -85,17 +83,7 @@ class Chat(Answerer):
 
     async def prewarm(self, value: dict[str, Any] | None, quality: str) -> None:
         """Prepare the attached files at a newly picked quality; errors wait until Enter is pressed."""
-        await asyncio.gather(*map(asyncio.wrap_future, prepare_uploads(_attached(value or {}), quality)))
-
-    def _check_sizes(self, files: Sequence[str], lang: str) -> None:
-        limit = self.settings.max_upload_mb
-        for f in files:
-            try:
-                too_big = os.path.getsize(f) > limit * 1024 * 1024
-            except OSError:
-                too_big = False
-            if too_big:
-                raise refuse(say(lang, "image_upload_too_big", {"name": file_name(f), "limit": limit}))
+        await asyncio.gather(*map(asyncio.wrap_future, prepare_uploads(attached(value or {}), quality)))
 
     # ---- streaming the answer ----------------------------------------------------------------
 
@@ -107,7 +95,7 @@ class Chat(Answerer):
         with contextlib.ExitStack() as held:
             try:
                 self.check_request("", model, system_prompt, api_key)
-                held.enter_context(self.slot(_visitor(request)))
+                held.enter_context(self.slot(visitor_of(request)))
                 choices = Choices.of(model, temperature, max_tokens, system_prompt, top_p, quality,
                                      history_images, thinking)
                 built = await self.prepare_messages(history, choices)
@@ -119,7 +107,7 @@ class Chat(Answerer):
             started = self.start(built, choices, api_key)
             try:
                 async with contextlib.aclosing(self.run(history, built, choices, lang, started,
-                                                        _session(request))) as steps:
+                                                        session_of(request))) as steps:
                     async for step in steps:
                         yield step.history, step.stats
             finally:
@@ -128,7 +116,7 @@ class Chat(Answerer):
 
     def stop(self, request: gr.Request) -> None:
         """Stop pressed: end this session's answer; what arrived so far stays."""
-        self.stop_session(_session(request))
+        self.stop_session(session_of(request))
 
     # ---- export, import, copy as code -------------------------------------------------------
 
@@ -197,128 +185,6 @@ class Chat(Answerer):
         call = self.chat_request(built, choices)
         return gr.Code(to_python(call), visible=True), gr.Code(to_curl(call), visible=True)
 
-    # ---- the stateless API for scripts -------------------------------------------------------
-
-    async def ask(self, images: list[FileData] | None = None, question: str = "", model: str = "",
-                  temperature: float = 0.7, max_tokens: int = 1024, system_prompt: str = "",
-                  api_key: str = "", request: gr.Request | None = None) -> AsyncIterator[str]:
-        """Ask one question about the images; streams the answer text as it grows."""
-        lang = request_language(request)
-        text = ""  # the answer as last sent
-        resends = Resends() if _whole_updates(request) else None
-        try:
-            self.roots.check(images)  # first: a forged path gets the same sentence as any other
-            files, question, model, temperature, max_tokens, system_prompt, api_key = _api_inputs(
-                images, question, model, temperature, max_tokens, system_prompt, api_key,
-                self.settings.max_tokens_limit)
-            self._check_sizes(files, lang)
-            self.check_request(question, model, system_prompt, api_key)
-            with self.slot(_visitor(request)):
-                history = [user_message(question, files)]
-                choices = Choices(model, temperature, max_tokens, system_prompt, 1.0,
-                                  self.settings.image_quality, "all", None)
-                built = await self.prepare_messages(history, choices)
-                started = self.start(built, choices, api_key)
-                try:
-                    async with contextlib.aclosing(self.run(history, built, choices, lang, started,
-                                                            boxes=False)) as steps:
-                        async for step in steps:
-                            shown = step.answer.raw  # as the model wrote it, markers and all
-                            if step.final and step.error is None:
-                                shown += self._closing_notes(step, lang)
-                            if shown != text and (step.final or resends is None
-                                                  or resends.due(shown)):
-                                if resends is not None:
-                                    resends.sending()
-                                text = shown
-                                yield text
-                            if step.error is not None:
-                                raise step.error
-                finally:
-                    if isinstance(started, Started):
-                        await started.aclose()
-            if not text:
-                raise ChatError("no_choices")
-        except ChatError as e:
-            raise refuse(self.sentence(e, lang, model if isinstance(model, str) else "")) from None
-
-    def _closing_notes(self, step: Step, lang: str) -> str:
-        """What a script reads after a complete answer: why it ended early, if it did."""
-        notes = [say(lang, FINISH_KEYS[step.answer.finish])] if step.answer.finish in FINISH_KEYS else []
-        if step.timed_out:
-            notes.append(say(lang, "answer_time_limit",
-                             {"seconds": f"{self.settings.max_answer_seconds:g}"}))
-        return "".join(f"\n\n[{note}]" for note in notes)
 
 
-def number_in(value: Any, lo: float, hi: float) -> bool:
-    """A real number (not a bool, not NaN or infinite) within [lo, hi]."""
-    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            and lo <= value <= hi)
 
-
-def _api_inputs(images: Any, question: Any, model: Any, temperature: Any, max_tokens: Any,
-                system_prompt: Any, api_key: Any, max_tokens_limit: int,
-                ) -> tuple[list[str], str, str, float, int, str, str]:
-    """The /ask arguments checked as the page's controls would: wrong types, NaN and out-of-range
-    numbers are refused with one sentence naming the argument, before anything is sent."""
-    if images is None:
-        images = []
-    if not isinstance(images, list | tuple) or len(images) > 1000:
-        raise InputError("api_bad_images")
-    files = []
-    for image in images:
-        path = image.get("path") if isinstance(image, dict) else getattr(image, "path", None)
-        if not isinstance(path, str) or not path:
-            raise InputError("api_bad_images")
-        files.append(path)
-    texts = {"question": question, "model": model, "system_prompt": system_prompt,
-             "api_key": api_key}
-    for name, value in texts.items():
-        if value is not None and not isinstance(value, str):
-            raise InputError("api_not_text", name=name)
-    numbers = {"temperature": (temperature, 0.0, 2.0), "max_tokens": (max_tokens, 1, max_tokens_limit)}
-    for name, (value, lo, hi) in numbers.items():
-        if not number_in(value, lo, hi):
-            raise InputError("api_bad_number", name=name, lo=lo, hi=hi)
-    return (files, (question or "").strip(), model or "", float(temperature), int(max_tokens),
-            system_prompt or "", api_key or "")
-
-
-def _attached(value: dict[str, Any]) -> list[str]:
-    """The paths of the files in a MultimodalTextbox value (plain paths or file dicts)."""
-    return [f if isinstance(f, str) else f.get("path", "") for f in value.get("files") or []]
-
-
-def refuse(message: str) -> gr.Error:
-    """One sentence for the visitor; an expected refusal, so no traceback in the server log."""
-    return gr.Error(message, title="", print_exception=False)
-
-
-def _session(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None)
-
-
-def _visitor(request: gr.Request | None) -> str | None:
-    """Who is asking, for the per-visitor limit: the client's address. On a Hugging Face Space
-    every request comes through its proxy, which puts the visitor's own address first in
-    X-Forwarded-For; elsewhere that header could be forged, so it is not read."""
-    if os.environ.get("SPACE_ID"):
-        forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "")
-        if forwarded.split(",")[0].strip():
-            return forwarded.split(",")[0].strip()
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or None
-
-
-def _whole_updates(request: gr.Request | None) -> bool:
-    """Whether the caller gets the whole answer again with each update: through Gradio's REST
-    route (/call/ask) it does; through its queue (gradio_client, the JavaScript client) it gets
-    only what was added, so there every step can go out."""
-    path = getattr(getattr(request, "url", None), "path", None)
-    return not (isinstance(path, str) and path.endswith("/queue/join"))
-
-
-def request_language(request: gr.Request | None) -> str:
-    headers = getattr(request, "headers", None) or {}
-    return language(headers.get("accept-language"))

@@ -8,26 +8,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import gradio as gr
 
-from ui.answer import Step, file_name
-from ui.choices import Choices
+from ui.answer import file_name
 from ui.conversation import answer_text, for_retry, last_user_index, user_message
 from ui.endpoint import Started
 from ui.errors import ChatError
 from ui.i18n import say
 from ui.messages import parts_of
-from ui.page.chat import Chat, _attached, _session, _visitor, refuse, request_language
+from ui.page.chat import Chat
 from ui.page.testgrid import owner_of
 from ui.page.testrun import shared_store, store_problem
+from ui.page.visitors import attached, refuse, request_language, session_of, visitor_of
 from ui.records import now_iso
-from ui.rounds import LETTERS, MOST_PANES, VERDICTS, Round
+from ui.rounds import LETTERS, MOST_PANES, VERDICTS, Round, Setup, pane_count
 from ui.settings import Settings
 from ui.testing.cells import REASONS
+from ui.together import together
 
 NOTE_LIMIT = 2_000
 # The vote buttons' labels, one per verdict: two panes read "A is better"... "Both are bad",
@@ -36,40 +36,6 @@ VOTE_KEYS = {True: ("compare_vote_a2", "compare_vote_b2", "compare_vote_c", "com
                     "compare_vote_tie", "compare_vote_bad2"),
              False: ("compare_vote_a", "compare_vote_b", "compare_vote_c", "compare_vote_d",
                      "compare_vote_tie", "compare_vote_bad")}
-
-
-def pane_count(mode: Any, panes: Any) -> int:
-    """Two in a blind round; else as chosen (2-4), and 2 for anything no control could send."""
-    return int(panes) if mode != "blind" and panes in range(2, MOST_PANES + 1) else 2
-
-
-@dataclass(frozen=True)
-class Setup:
-    """The page's controls when a question is asked: blind or not, how many panes, each pane's
-    model and temperature, and the choices the panes share."""
-
-    blind: bool
-    panes: int
-    models: tuple[str, ...]
-    temperatures: tuple[float, ...]
-    max_tokens: int
-    system_prompt: str
-    quality: str
-    thinking: bool
-
-    @classmethod
-    def of(cls, mode: str, panes: Any, models: Sequence[Any], temperatures: Sequence[Any],
-           max_tokens: Any, system_prompt: Any, quality: Any, thinking: Any) -> Setup:
-        count = pane_count(mode, panes)
-        return cls(mode == "blind", count, tuple(str(m or "") for m in models[:count]),
-                   tuple(float(t) for t in temperatures[:count]), int(max_tokens),
-                   str(system_prompt or ""), str(quality or "balanced"), bool(thinking))
-
-    def choices(self, models: Sequence[str], temperature: float, top_p: float) -> list[Choices]:
-        """Each pane's choices (a blind round's panes all at the server's temperature)."""
-        temps = [temperature] * len(models) if self.blind else list(self.temperatures)
-        return [Choices(m, t, self.max_tokens, self.system_prompt, top_p, self.quality, "all",
-                        self.thinking) for m, t in zip(models, temps, strict=False)]
 
 
 class Compare:
@@ -134,7 +100,7 @@ class Compare:
         lang = request_language(request)
         setup = self._setup(mode, panes, values)
         value = value or {}
-        files, text = _attached(value), (value.get("text") or "").strip()
+        files, text = attached(value), (value.get("text") or "").strip()
         if not text and not files:
             raise refuse(say(lang, "empty"))
         if round_ is None or len(round_.models) != setup.panes or round_.blind != setup.blind:
@@ -181,7 +147,7 @@ class Compare:
         with contextlib.ExitStack() as held:
             try:
                 for _ in panes:
-                    held.enter_context(self.chat.slot(_visitor(request)))
+                    held.enter_context(self.chat.slot(visitor_of(request)))
                 built = await asyncio.gather(*(self.chat.prepare_messages(histories[i],
                                                                           round_.choices[i])
                                                for i in panes))
@@ -195,11 +161,11 @@ class Compare:
             try:
                 yield self._update(round_, {i: round_.shown(i, lang=lang) for i in panes}, {},
                                    clear_input=clear_input, busy=True)
-                session = _session(request) or ""
+                session = session_of(request) or ""
                 runs = {i: self.chat.run(histories[i], b, round_.choices[i], lang, started[i],
                                          f"{session}:{i}")
                         for i, b in zip(panes, built, strict=True)}
-                async for moved in _together(runs):
+                async for moved in together(runs):
                     for pane, step in moved.items():
                         if step.final:
                             round_.histories[pane] = step.history
@@ -228,7 +194,7 @@ class Compare:
 
     def stop(self, request: gr.Request) -> None:
         """Stop pressed: every pane's answer ends; what arrived so far stays."""
-        session = _session(request) or ""
+        session = session_of(request) or ""
         for i in range(MOST_PANES):
             self.chat.stop_session(f"{session}:{i}")
 
@@ -286,40 +252,6 @@ def _headers(round_: Round | None, count: int) -> list[str]:
     return [("" if i >= count else f"**{LETTERS[i]}** · {round_.models[i]}"
              if round_ is not None and round_.blind and round_.revealed else f"**{LETTERS[i]}**")
             for i in range(MOST_PANES)]
-
-
-async def _together(runs: Mapping[int, AsyncGenerator[Step, None]]) -> AsyncIterator[dict[int, Step]]:
-    """The panes' steps as they come: each time, the newest step of every pane that moved (a
-    pane's final step is never skipped: it is its newest). Every loop is closed at the end."""
-    queue: asyncio.Queue[tuple[int, Step | None]] = asyncio.Queue()
-
-    async def pump(pane: int, steps: AsyncGenerator[Step, None]) -> None:
-        try:
-            async with contextlib.aclosing(steps) as each:
-                async for step in each:
-                    await queue.put((pane, step))
-        finally:
-            await queue.put((pane, None))
-
-    tasks = [asyncio.create_task(pump(i, steps)) for i, steps in runs.items()]
-    try:
-        alive = len(tasks)
-        while alive:
-            arrived = [await queue.get()]
-            while not queue.empty():
-                arrived.append(queue.get_nowait())
-            moved: dict[int, Step] = {}
-            for pane, step in arrived:
-                if step is None:
-                    alive -= 1
-                else:
-                    moved[pane] = step
-            if moved:
-                yield moved
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _digests(files: Sequence[str]) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import gradio as gr
 from gradio.data_classes import GradioModel, GradioRootModel
 
 from ui.i18n import say
-from ui.page.chat import refuse, request_language
+from ui.page.visitors import refuse, request_language
 from ui.paths import FileRefused, Roots
 
 

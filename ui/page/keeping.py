@@ -15,7 +15,6 @@ import gradio as gr
 
 from ui.i18n import say
 from ui.kept import KeptError, reopened
-from ui.page.chat import refuse, request_language
 from ui.page.kept_js import (
     CLEAR_JS,
     LIST_JS,
@@ -26,6 +25,7 @@ from ui.page.kept_js import (
     SAVE_JS,
     UNDO_CLEAR_JS,
 )
+from ui.page.visitors import refuse, request_language
 from ui.paths import FileRefused, Roots
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}

@@ -12,7 +12,7 @@ from ui.choices import Choices
 from ui.conversation import for_retry, pop_last_turn
 from ui.i18n import LABELS, say
 from ui.page import keeping, rating_panel
-from ui.page.chat import Chat, refuse, request_language
+from ui.page.chat import Chat
 from ui.page.compare_layout import compare_page
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
@@ -34,6 +34,7 @@ from ui.page.scripts import (
 from ui.page.testrun import shared_store
 from ui.page.testrun_layout import test_page
 from ui.page.tools import Tools
+from ui.page.visitors import refuse, request_language
 from ui.paths import ASSETS, FileRefused
 from ui.settings import Settings
 

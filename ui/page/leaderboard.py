@@ -17,8 +17,8 @@ from gradio.utils import get_upload_folder
 
 from ui.errors import StoreUnavailable
 from ui.i18n import say
-from ui.page.chat import refuse, request_language
 from ui.page.testgrid import owner_of
+from ui.page.visitors import refuse, request_language
 from ui.store.api import Store
 from ui.testing import board_html
 from ui.testing.board import TEAM, BadDate, Board, build, period, sees

@@ -17,8 +17,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ui.i18n import say
-from ui.page.chat import refuse, request_language
 from ui.page.testgrid import owner_of
+from ui.page.visitors import refuse, request_language
 from ui.store.api import Store
 from ui.testing.chatratings import SavedSet
 from ui.testing.files import IMAGE_SUFFIXES

@@ -11,8 +11,8 @@ import gradio as gr
 
 from ui.i18n import say
 from ui.markup import render_boxes
-from ui.page.chat import refuse, request_language
 from ui.page.testgrid import IMAGE_ROUTE, Results, View
+from ui.page.visitors import refuse, request_language
 from ui.records import now_iso
 from ui.sanitize import sanitize
 from ui.testing import view

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui.i18n import say
-from ui.page.chat import request_language
+from ui.page.visitors import request_language
 from ui.settings import Settings
 from ui.store.api import CellFilter, Store
 from ui.testing import view

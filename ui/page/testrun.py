@@ -21,9 +21,9 @@ from ui.choices import Choices
 from ui.i18n import say
 from ui.imaging.prepared import QUALITY
 from ui.imaging.thumbs import estimated_tokens
-from ui.page.chat import number_in, refuse, request_language
 from ui.page.testfocus import Focus
 from ui.page.testgrid import View, owner_of
+from ui.page.visitors import number_in, refuse, request_language
 from ui.sanitize import sanitize
 from ui.settings import Settings
 from ui.store import StoreError, open_store
