@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -225,3 +226,13 @@ def test_the_chat_s_thumbs_are_in_the_ratings_download_for_whoever_may_see_them(
     assert (chat.model, chat.choices.temperature, chat.answer, chat.verdict, chat.reasons) == (
         "GLM-4V", 0.2, "3 cups (browser:me)", -1, ("wrong_count",))
     assert chat.images == (("cups.jpg", "ab" * 32),)
+
+
+def test_a_model_with_a_handful_of_votes_shows_no_interval_that_would_read_as_certainty():
+    one = board_html.ranking(build([outcome("A", "B", "a")], "browser:me"), "en")
+    assert "an interval from 10 votes on" in one and "board-bar" not in one
+    assert not re.search(r"\((\d+) – \1\)", one)  # not "(1264 – 1264)"
+    many = board_html.ranking(build([outcome("A", "B", "a")] * 7 + [outcome("A", "B", "b")] * 5,
+                                    "browser:me"), "en")
+    assert "from 10 votes on" not in many and many.count("board-bar") == 2
+    assert "满 10 票后给出区间" in board_html.ranking(build([outcome("A", "B", "a")], "browser:me"), "zh")
