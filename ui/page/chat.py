@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from ui.answer import HISTORY_POLICIES
 from ui.choices import Choices
@@ -30,6 +27,7 @@ from ui.export import ExportError, from_file, to_json, to_markdown
 from ui.i18n import say
 from ui.imaging.uploads import prepare_uploads
 from ui.page.ask_api import AskApi
+from ui.page.served import new_folder, upload_folder
 from ui.page.visitors import attached, number_in, refuse, request_language, session_of, visitor_of
 from ui.settings import Settings
 from ui.snippets import to_curl, to_python
@@ -40,7 +38,7 @@ class Chat(AskApi):
     copy as code and /ask. All conversation state arrives with each call (per session)."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, Path(get_upload_folder()))
+        super().__init__(settings, upload_folder())
 
     # ---- a question: shown at once, then answered ------------------------------------------
 
@@ -56,7 +54,7 @@ class Chat(AskApi):
         text = (value.get("text") or "").strip()
         if not text and not files:
             raise refuse(say(lang, "empty"))
-        self._check_sizes(files, lang)
+        self.check_sizes(files, lang)
         new_history = [*(history or []), user_message(text, files)]
         with contextlib.ExitStack() as held:
             try:
@@ -141,9 +139,7 @@ class Chat(AskApi):
             text = write()
         except ExportError as e:
             raise refuse(say(request_language(request), e.key, e.params)) from None
-        folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M')}.{suffix}"
+        path = new_folder("exports") / f"conversation-{time.strftime('%Y%m%d-%H%M')}.{suffix}"
         path.write_text(text, "utf-8")
         return str(path)
 
@@ -151,7 +147,7 @@ class Chat(AskApi):
         """Continue a conversation exported as JSON: its messages, images and settings."""
         path = file if isinstance(file, str) else getattr(file, "name", None) or file["path"]
         try:
-            history, saved = from_file(path, Path(get_upload_folder()))
+            history, saved = from_file(path, upload_folder())
         except ExportError as e:
             lang = request_language(request)
             raise refuse(say(lang, e.key, e.params)) from None

@@ -8,15 +8,13 @@ ratings; without it each browser sees only its own (its random id kept in gr.Bro
 from __future__ import annotations
 
 import asyncio
-import uuid
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from ui.errors import StoreUnavailable
 from ui.i18n import say
+from ui.page.served import new_folder
 from ui.page.testgrid import owner_of
 from ui.page.visitors import refuse, request_language
 from ui.store.api import Store
@@ -104,16 +102,13 @@ class LeaderboardPage:
                        test_set: str, browser: str, request: gr.Request) -> Any:
         lang = request_language(request)
         viewer = owner_of(request, browser)
-        # Gradio's upload folder: served to this visitor, cleared with the other uploads.
-        folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
-        out = folder / f"{kind}.{suffix}"
+        out = new_folder("exports") / f"{kind}.{suffix}"
         try:
             if kind == "votes":
                 rows: list[Vote] | list[Rated] = await asyncio.to_thread(
                     self.votes, viewer, Filters(blind, since, until, test_set, lang))
             else:
                 rows = await asyncio.to_thread(self.ratings, viewer)
-            folder.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(export, out, kind, rows, lang)
         except StoreUnavailable:
             raise refuse(say(lang, "store_unavailable")) from None

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from ui.i18n import say
+from ui.page.served import new_folder
 from ui.page.testgrid import owner_of
 from ui.page.visitors import refuse, request_language
 from ui.store.api import Store
@@ -72,8 +71,7 @@ class SavedSets:
     def _files(self, saved: SavedSet) -> list[str]:
         """The set written out in Gradio's upload folder (served to this visitor, deleted with the
         other uploads): one file per image, named as in the chat (made unique), and the table."""
-        folder = Path(get_upload_folder()) / "testsets" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = new_folder("testsets")
         items = self.store.test_set_items(saved.id)
         names: dict[str, str] = {}  # digest → file name here
         taken: set[str] = set()

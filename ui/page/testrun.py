@@ -9,18 +9,17 @@ import asyncio
 import functools
 import logging
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from ui.choices import Choices
 from ui.i18n import say
 from ui.imaging.prepared import QUALITY
 from ui.imaging.thumbs import estimated_tokens
+from ui.page.served import new_folder
 from ui.page.testfocus import Focus
 from ui.page.testgrid import View, owner_of
 from ui.page.visitors import number_in, refuse, request_language
@@ -169,10 +168,7 @@ class TestPage(Focus):
             raise refuse(say(lang, "test_pick_run"))
         run = self.store.run(state.run_id)
         assert run is not None
-        # Gradio's upload folder: served to this visitor, cleared with the other uploads.
-        folder = Path(get_upload_folder()) / "exports" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
-        out = folder / f"{_safe(run.title)}.{kind}"
+        out = new_folder("exports") / f"{_safe(run.title)}.{kind}"
 
         await asyncio.to_thread(export, out, run, self.store, lang)
         return gr.File(value=str(out), visible=True)
