@@ -437,3 +437,24 @@ def test_ask_api_upload_over_the_cap_is_refused_before_it_is_sent(client: Client
     assert "maximum allowed size of 20971520 bytes" in response.text
     assert module_fake.request_count == 0
     still_serving(client)
+
+
+def test_compare_refuses_a_file_over_the_upload_cap_as_the_chat_does(fake: FakeOpenAI,
+                                                                      tmp_path: Path) -> None:
+    from tests.conftest import Browser
+    from ui.page.compare import Compare
+
+    big = tmp_path / "huge.png"
+    _noise((700, 700)).save(big, "PNG")  # ~1.4 MB
+    chat = chat_for(fake, GLM_MAX_UPLOAD_MB="1")
+    page = Compare(chat.settings, chat, gr.I18n())
+    controls = ["glm-4.5v", "GLM-4V-Plus", "", "", 0.7, 0.7, 0.7, 0.7, 256, "", "balanced", False, ""]
+
+    async def first() -> Any:
+        steps = page.ask({"text": "What is this?", "files": [str(big)]}, None, "named", 2, Browser(),
+                         *controls)
+        return await anext(steps)
+
+    with pytest.raises(gr.Error, match=r"“huge\.png” is larger than the 1 MB upload limit"):
+        asyncio.run(first())
+    assert fake.request_count == 0

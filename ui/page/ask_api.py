@@ -24,7 +24,7 @@ from ui.page.visitors import number_in, refuse, request_language, visitor_of
 class AskApi(Answerer):
     """The answer loop as the /ask API serves it (and the size check the page shares)."""
 
-    def _check_sizes(self, files: Sequence[str], lang: str) -> None:
+    def check_sizes(self, files: Sequence[str], lang: str) -> None:
         limit = self.settings.max_upload_mb
         for f in files:
             try:
@@ -46,7 +46,7 @@ class AskApi(Answerer):
             files, question, model, temperature, max_tokens, system_prompt, api_key = _api_inputs(
                 images, question, model, temperature, max_tokens, system_prompt, api_key,
                 self.settings.max_tokens_limit)
-            self._check_sizes(files, lang)
+            self.check_sizes(files, lang)
             self.check_request(question, model, system_prompt, api_key)
             with self.slot(visitor_of(request)):
                 history = [user_message(question, files)]

@@ -103,6 +103,7 @@ class Compare:
         files, text = attached(value), (value.get("text") or "").strip()
         if not text and not files:
             raise refuse(say(lang, "empty"))
+        self.chat.check_sizes(files, lang)  # as the chat's Enter: one sentence per file too big
         if round_ is None or len(round_.models) != setup.panes or round_.blind != setup.blind:
             round_ = self.new_round(setup, lang)
         if not round_.blind:
