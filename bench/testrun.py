@@ -55,6 +55,7 @@ os.environ.update({"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"})
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench.run import Foreign  # noqa: E402
 from tests.fake_openai import FakeOpenAI, Reply  # noqa: E402
 
 MODEL = "glm-4.5v"
@@ -81,18 +82,7 @@ class Load:
         self.rows: list[tuple[str, float, float, float]] = []  # name, load avg, others' CPU s, share
         self._name, self._at, self._wall, self._load = "", 0.0, 0.0, 0.0
 
-    @staticmethod
-    def _others() -> float:
-        total = psutil.cpu_times()
-        busy = sum(total) - total.idle - getattr(total, "iowait", 0.0)
-        me = psutil.Process()
-        t = me.cpu_times()
-        ours = t.user + t.system + t.children_user + t.children_system
-        for child in me.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                c = child.cpu_times()
-                ours += c.user + c.system
-        return busy - ours
+    _others = staticmethod(Foreign._now)  # CPU seconds the machine's other processes used so far
 
     @contextlib.contextmanager
     def phase(self, name: str):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import AppProcess, make_image
 from tests.fake_openai import FakeOpenAI
+from tests.test_app import open_chat
 from ui.i18n import say
 from ui.kept import KeptError, reopened
 from ui.paths import FileRefused, Roots
@@ -24,15 +25,6 @@ KEPT_JS = f"""(needle) => Object.entries(localStorage).some(([k, v]) =>
 @pytest.fixture(autouse=True)
 def _fresh(module_fake: FakeOpenAI) -> None:
     module_fake.reset()
-
-
-def open_chat(page, url: str):
-    from playwright.sync_api import expect
-
-    page.goto(url)
-    box = page.locator("#chat-input textarea")
-    expect(box).to_be_visible(timeout=30_000)
-    return box
 
 
 def ask(page, question: str, *images: Path) -> None:
