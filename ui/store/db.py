@@ -203,7 +203,7 @@ def sqlite_database(path: Path) -> Database:
 
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe against a crash of the process
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
@@ -214,6 +214,23 @@ def sqlite_database(path: Path) -> Database:
         raise StoreError(f"Cannot open the database file {path}: {error}. Set GLM_DATA_DIR to a folder "
                          "this server can write to.") from None
     return Database("sqlite", connect, str(path), (sqlite3.Error,), _sqlite_unavailable)
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. The switch needs the file to itself, and SQLite answers "database
+    is locked" at once, without its busy timeout, when another process opens the new file at the
+    same moment (replicas starting together): so wait and try again, up to the busy timeout. A file
+    already in WAL mode needs no switch and takes no lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.005
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if (getattr(error, "sqlite_errorcode", 0) & 0xFF) != 5 or time.monotonic() > deadline:  # 5: BUSY
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
 
 def _sqlite_unavailable(error: BaseException) -> bool:
