@@ -396,6 +396,32 @@ def test_a_property_update_without_a_value_leaves_the_value_alone():
     assert lock["value"] == {"text": "", "files": []} and lock["interactive"] is False
 
 
+def test_a_skip_after_a_value_gives_that_value_again():
+    """gr.skip() for an output this run already gave a value is that value again, so Gradio's
+    stream diff sends nothing and does not rebuild the component (Compare's still panes); before
+    any value it stays a skip, and the page keeps what it shows."""
+    import gradio as gr
+
+    from ui.page.layout import processed_here
+    from ui.paths import Roots
+
+    chat, stats = gr.Chatbot(render=False), gr.Markdown(render=False)
+    history = [{"role": "user", "content": "hello"}]
+
+    async def fn():
+        yield history, gr.skip()
+        yield gr.skip(), "1 token"
+        yield gr.skip(), gr.skip()
+
+    async def run() -> list[tuple]:
+        return [update async for update in processed_here(fn, [], [chat, stats], Roots([]))()]
+
+    (first, untouched), (again, line), (still, same) = asyncio.run(run())
+    assert first[0]["role"] == "user"
+    assert again is first and still is first
+    assert untouched == gr.skip() and line == "1 token" and same == "1 token"
+
+
 def _seen(history: list[dict]) -> list[dict]:
     return [m for m in history if (m.get("metadata") or {}).get("title", "").startswith("🖼️")]
 

@@ -37,9 +37,11 @@ class Round:
     histories: list[History] = field(default_factory=list)
     choices: list[Choices] = field(default_factory=list)  # as each pane was last asked
     voted: int = 0  # questions asked when the last vote was given (one vote per question)
+    stats: list[str] = field(default_factory=list)  # each pane's stats line, names not hidden
 
     def __post_init__(self) -> None:
         self.histories = self.histories or [[] for _ in self.models]
+        self.stats = self.stats or ["" for _ in self.models]
 
     @classmethod
     def blind_pair(cls, models: Sequence[str], rng: random.Random | None = None) -> Round | None:

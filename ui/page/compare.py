@@ -158,33 +158,47 @@ class Compare:
             started = {i: self.chat.start(b, round_.choices[i], api_key)
                        for i, b in zip(panes, built, strict=True)}
             for i in panes:
-                round_.histories[i] = histories[i]
-            try:
-                yield self._update(round_, {i: round_.shown(i, lang=lang) for i in panes}, {},
-                                   clear_input=clear_input, busy=True)
+                round_.histories[i], round_.stats[i] = histories[i], ""
+            try:  # every pane as it is now: later updates send only the panes that moved
+                yield self._update(round_, *self._panes(round_, lang), clear_input=clear_input,
+                                   busy=True)
                 session = session_of(request) or ""
                 runs = {i: self.chat.run(histories[i], b, round_.choices[i], lang, started[i],
                                          f"{session}:{i}")
                         for i, b in zip(panes, built, strict=True)}
                 async for moved in together(runs):
                     for pane, step in moved.items():
+                        round_.stats[pane] = step.stats
                         if step.final:
                             round_.histories[pane] = step.history
                     yield self._update(
                         round_, {i: round_.shown(i, step.history, lang) for i, step in moved.items()},
-                        {i: round_.hide(step.stats, lang) for i, step in moved.items()}, busy=True)
+                        {i: round_.hide(step.stats, lang) for i, step in moved.items()}, busy=True,
+                        locked=clear_input)
             finally:
                 for s in started.values():
                     if isinstance(s, Started):
                         await s.aclose()
         yield self._update(round_, {}, {}, busy=False)
 
+    @staticmethod
+    def _panes(round_: Round, lang: str) -> tuple[dict[int, Any], dict[int, str]]:
+        """Every pane's chat and stats line as they are now; a pane the round lacks is empty."""
+        count = len(round_.models)
+        return ({i: round_.shown(i, lang=lang) if i < count else [] for i in range(MOST_PANES)},
+                {i: round_.hide(round_.stats[i], lang) if i < count else ""
+                 for i in range(MOST_PANES)})
+
     def _update(self, round_: Round, shown: dict[int, Any], stats: dict[int, str], *,
-                clear_input: bool = False, busy: bool) -> tuple[Any, ...]:
-        """The ask/retry outputs: the chats, stats, the input, the vote row, the result, the round."""
+                clear_input: bool = False, locked: bool = False, busy: bool) -> tuple[Any, ...]:
+        """The ask/retry outputs: the chats, stats, the input, the vote row, the result, the round.
+        An output left out is gr.skip(): processed_here sends the value it last gave it again.
+        locked: the input, emptied and locked by the first update, stays so (None, as the chat
+        does: a gr.skip() there would rebuild the input's config at every update)."""
         if busy:
             box: Any = gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False,
-                                            stop_btn=True) if clear_input else gr.skip()
+                                            stop_btn=True) if clear_input else None if locked \
+                else gr.skip()
             vote: Any = gr.skip()
         else:
             box = gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)

@@ -86,9 +86,26 @@ def processed_here(fn: Callable[..., AsyncIterator[Any]], inputs: Sequence[gr.co
     @functools.wraps(fn)
     async def wrapper(*args: Any) -> AsyncIterator[Any]:
         values = _checked_values(roots, inputs, args)
+        sent: dict[int, Any] = {}  # output → the value this run last gave it
         async for update in fn(*values, *args[len(inputs):]):  # then gr.Request
-            yield tuple(value_out(c, v) for c, v in zip(outputs, update, strict=True))
+            out = []
+            for i, (component, value) in enumerate(zip(outputs, update, strict=True)):
+                if i in sent and isinstance(value, dict) and value == SKIP:
+                    out.append(sent[i])
+                    continue
+                value = value_out(component, value)
+                if not (isinstance(value, dict) and value.get("__type__") == "update"):
+                    sent[i] = value
+                out.append(value)
+            yield tuple(out)
 
     return wrapper
+
+
+# gr.skip() for an output this run already gave a value is that value again: Gradio's stream diff
+# sends nothing for it. Passed on as gr.skip(), Gradio 6.31 rebuilds the component and its config
+# at every update (a Chatbot ~2.6 ms): with a Compare pane or two still it made each update of a
+# two-pane answer ~7 ms longer and the panes' first words 1.08 × the chat's (bench/compare.py).
+SKIP = gr.skip()
 
 
