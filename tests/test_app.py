@@ -286,6 +286,7 @@ def test_ask_api_streams_an_answer_about_two_images(app: AppProcess, module_fake
                                                     tmp_path):
     red = make_image(tmp_path / "red.png", (30, 20), (255, 0, 0))
     blue = make_image(tmp_path / "blue.png", (20, 30), (0, 0, 255))
+    module_fake.script(Reply(tps=40))  # the echo over ~0.3 s: more than one update, however busy
     client = Client(app.url, verbose=False)
     job = client.submit([handle_file(str(red)), handle_file(str(blue))], "Compare them",
                         "glm-4.5v", 0.2, 256, "Be brief.", api_name="/ask")

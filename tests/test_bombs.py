@@ -165,13 +165,13 @@ def test_the_budget_lets_no_one_overtake_a_big_preparation_waiting_for_room() ->
     condition = Signalling()
     budget = memory.Budget(10, condition)
     entered: dict[str, int] = {}  # who got in, and what was held then
-    big_in, done = threading.Event(), threading.Event()
+    inside = {"big": threading.Event(), "small": threading.Event()}
+    done = threading.Event()
 
     def take(name: str, cost: int) -> None:
         with budget.hold(cost):
             entered[name] = budget.used
-            if name == "big":
-                big_in.set()
+            inside[name].set()
             assert done.wait(10)
 
     with budget.hold(6):  # someone is preparing
@@ -183,8 +183,8 @@ def test_the_budget_lets_no_one_overtake_a_big_preparation_waiting_for_room() ->
         small.start()
         assert condition.waiting.wait(10)  # 6 + 1 would fit, but the big one is first in line
         assert not entered
-    try:
-        assert big_in.wait(10)
+    try:  # both inside before either leaves: a slow thread cannot make it look otherwise
+        assert inside["big"].wait(10) and inside["small"].wait(10)
     finally:
         done.set()
         big.join(10)

@@ -119,7 +119,8 @@ def test_a_rate_limited_endpoint_slows_the_run_down_and_no_cell_fails(tmp_path):
     items, paths = image_set(tmp_path, 8)  # 16 cells
     store = MemoryStore()
     run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
-    with FakeOpenAI(default=Reply(tokens=10, tps=100), max_concurrent=3) as fake:
+    # answers of 0.3 s: the first eight overlap however slowly a loaded machine sends them
+    with FakeOpenAI(default=Reply(tokens=30, tps=100), max_concurrent=3) as fake:
         answerer = answerer_for(fake, tmp_path, GLM_RETRIES="3", GLM_RETRY_BACKOFF="0.01")
         progress = run_all(Runner(answerer, store, paths.__getitem__, start=8, most=8), run)
         assert progress[-1].done == 16 and progress[-1].failed == 0
