@@ -1,5 +1,5 @@
 """This browser's id, the owner of its runs, votes, ratings and test sets when no one signs in:
-the same on every page (ui/page/testgrid.py owner_of)."""
+the same on every page."""
 
 from __future__ import annotations
 
@@ -14,3 +14,9 @@ def browser_state() -> gr.BrowserState:
     page, or this one after a restart, could not read the id back and made a new one (its runs
     and sets lost from view). The secret is public in /config either way: obfuscation only."""
     return gr.BrowserState("", storage_key="glm-vision-chat-browser", secret="glm-vision-chat-browser-id")
+
+
+def owner_of(request: gr.Request | None, browser: str) -> str:
+    """Who a run, vote, rating or test set belongs to: the signed-in user, else this browser."""
+    user = getattr(request, "username", None)
+    return f"user:{user}" if user else f"browser:{browser or 'anonymous'}"

@@ -19,8 +19,8 @@ from ui.endpoint import Started
 from ui.errors import ChatError
 from ui.i18n import say
 from ui.messages import parts_of
+from ui.page.browser_id import owner_of
 from ui.page.chat import Chat
-from ui.page.testgrid import owner_of
 from ui.page.testrun import shared_store, store_problem
 from ui.page.visitors import attached, refuse, request_language, session_of, visitor_of
 from ui.records import now_iso

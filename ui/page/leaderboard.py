@@ -14,8 +14,8 @@ import gradio as gr
 
 from ui.errors import StoreUnavailable
 from ui.i18n import say
+from ui.page.browser_id import owner_of
 from ui.page.served import new_folder
-from ui.page.testgrid import owner_of
 from ui.page.visitors import refuse, request_language
 from ui.store.api import Store
 from ui.testing import board_html

@@ -21,8 +21,8 @@ import gradio as gr
 
 from ui.i18n import say
 from ui.imaging.thumbs import thumbnail
+from ui.page.browser_id import owner_of
 from ui.page.savedsets import set_named, visible_sets
-from ui.page.testgrid import owner_of
 from ui.page.testrun import shared_store
 from ui.page.visitors import refuse, request_language
 from ui.sanitize import sanitize

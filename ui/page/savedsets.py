@@ -15,8 +15,8 @@ from typing import Any
 import gradio as gr
 
 from ui.i18n import say
+from ui.page.browser_id import owner_of
 from ui.page.served import new_folder
-from ui.page.testgrid import owner_of
 from ui.page.visitors import refuse, request_language
 from ui.store.api import Store
 from ui.testing.chatratings import SavedSet

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui.i18n import say
+from ui.page.browser_id import owner_of
 from ui.page.visitors import request_language
 from ui.settings import Settings
 from ui.store.api import CellFilter, Store
@@ -43,12 +44,6 @@ def _shared(run_owner: str, viewer: str) -> bool:
     """Whether a run started by `run_owner` is `viewer`'s to see and rate: their own, the
     operator's command-line runs, and with sign-in every team member's."""
     return sees(run_owner, viewer)  # the Leaderboard's votes and ratings follow the same rule
-
-
-def owner_of(request: gr.Request | None, browser: str) -> str:
-    """Who a run belongs to: the signed-in user, else this browser (a random id it keeps)."""
-    user = getattr(request, "username", None)
-    return f"user:{user}" if user else f"browser:{browser or 'anonymous'}"
 
 
 class Results:

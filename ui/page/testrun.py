@@ -19,9 +19,10 @@ from ui.choices import Choices
 from ui.i18n import say
 from ui.imaging.prepared import QUALITY
 from ui.imaging.thumbs import estimated_tokens
+from ui.page.browser_id import owner_of
 from ui.page.served import new_folder
 from ui.page.testfocus import Focus
-from ui.page.testgrid import View, owner_of
+from ui.page.testgrid import View
 from ui.page.visitors import number_in, refuse, request_language
 from ui.sanitize import sanitize
 from ui.settings import Settings
