@@ -230,9 +230,12 @@ def test_the_chat_s_thumbs_are_in_the_ratings_download_for_whoever_may_see_them(
 
 def test_a_model_with_a_handful_of_votes_shows_no_interval_that_would_read_as_certainty():
     one = board_html.ranking(build([outcome("A", "B", "a")], "browser:me"), "en")
-    assert "an interval from 10 votes on" in one and "board-bar" not in one
+    assert "an interval and a rank from 10 votes on" in one and "board-bar" not in one
     assert not re.search(r"\((\d+) – \1\)", one)  # not "(1264 – 1264)"
+    ranks = re.findall(r"<tr><td>([^<]*)</td>", one)
+    assert ranks == ["–", "–"]  # one vote does not make A first and B second
     many = board_html.ranking(build([outcome("A", "B", "a")] * 7 + [outcome("A", "B", "b")] * 5,
                                     "browser:me"), "en")
     assert "from 10 votes on" not in many and many.count("board-bar") == 2
-    assert "满 10 票后给出区间" in board_html.ranking(build([outcome("A", "B", "a")], "browser:me"), "zh")
+    zh = board_html.ranking(build([outcome("A", "B", "a")], "browser:me"), "zh")
+    assert "满 10 票后给出区间和名次" in zh

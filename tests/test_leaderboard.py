@@ -49,6 +49,18 @@ def test_intervals_hold_the_estimate_and_narrow_with_more_votes():
     assert few[0].rank == few[1].rank == 1  # 40 votes cannot tell them apart
 
 
+def test_a_model_with_too_few_votes_is_not_ranked_and_does_not_rank_the_others():
+    """Its bootstrap interval has no width: ranked by it, a newcomer with one lucky vote would sit
+    wholly above the models that have hundreds."""
+    settled = {r.model: r for r in standings(votes_for({"A": 4, "B": 2}, 400))}
+    rows = {r.model: r for r in standings([*votes_for({"A": 4, "B": 2}, 400), ("New", "B", "a")])}
+    assert rows["New"].rank is None and rows["New"].votes == 1
+    assert (rows["A"].rank, rows["B"].rank) == (1, 2)
+    for m in "AB":  # nor does it move their scores or widen their intervals
+        assert rows[m].score == pytest.approx(settled[m].score, abs=1)
+        assert rows[m].high - rows[m].low < 1.1 * (settled[m].high - settled[m].low)
+
+
 def test_ties_and_both_bad_count_half_and_either_orientation_is_the_same_vote():
     halves = standings([("A", "B", "a")] * 50 + [("A", "B", "tie")] * 30 + [("B", "A", "both_bad")] * 20)
     plain = standings([("A", "B", "a")] * 75 + [("B", "A", "a")] * 25)

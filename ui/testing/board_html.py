@@ -10,6 +10,7 @@ from html import escape
 from ui.i18n import say
 from ui.testing.board import Board
 from ui.testing.cells import REASONS
+from ui.testing.leaderboard import FEW_VOTES
 from ui.testing.report import reason_label
 
 # Scoped to the gr.HTML that shows the tables (its css_template); colours that read on light and
@@ -38,11 +39,6 @@ def summary(board: Board, lang: str, blind_only: bool) -> str:
     return say(lang, "board_counted_blind", counts) if blind_only else say(lang, "board_counted", counts)
 
 
-# Fewer votes than this for a model: no interval is shown (one vote's bootstrap is that vote every
-# time, "1264 (1264 – 1264)", which reads as certainty).
-FEW_VOTES = 10
-
-
 def ranking(board: Board, lang: str) -> str:
     """Rank, model, score with its 95 % interval (numbers and a bar), votes, wins."""
     rows = board.standings
@@ -55,13 +51,14 @@ def ranking(board: Board, lang: str) -> str:
     for r in rows:
         left, width = 100 * (r.low - lo) / span, 100 * (r.high - r.low) / span
         mark = 100 * (r.score - lo) / span
-        if r.votes < FEW_VOTES:  # resampling a handful of votes gives them all back: no width
+        if r.rank is None:  # too few votes (leaderboard.FEW_VOTES): no interval, no rank
             interval, bar = say(lang, "board_too_few", {"count": FEW_VOTES}), ""
         else:
             interval = say(lang, "board_interval", {"low": round(r.low), "high": round(r.high)})
             bar = (f'<span class="board-bar" aria-hidden="true"><span style="left:{left:.1f}%;'
                    f'width:{max(width, 1):.1f}%"></span><i style="left:{mark:.1f}%"></i></span>')
-        body.append(f"<tr><td>{r.rank}</td><td class=\"model\">{escape(r.model)}</td>"
+        rank = "–" if r.rank is None else r.rank
+        body.append(f"<tr><td>{rank}</td><td class=\"model\">{escape(r.model)}</td>"
                     f"<td>{round(r.score)} <small>{escape(interval)}</small>{bar}</td>"
                     f"<td>{r.votes}</td><td>{_number(r.wins)}</td></tr>")
     return (f'<table class="board" id="board-ranking-table"><caption>'

@@ -4,8 +4,9 @@ number of votes, and the share of wins of each model against each other.
 
 A vote is (model A, model B, outcome): "a" or "b" (that one was better), "tie", or "both_bad".
 Ties and "both bad" count half a win to each side, as FastChat's leaderboard does. Scores are on
-the Elo scale: 400 · log10 of a model's strength, the field's mean at 1000, so a model 100 points
-above another is expected to win 64 % of their votes. Work grows with the models, not the votes:
+the Elo scale: 400 · log10 of a model's strength, the models with FEW_VOTES or more averaging
+1000 (a newcomer does not move the others), so a model 100 points above another is expected to
+win 64 % of their votes. Work grows with the models, not the votes:
 the votes are counted into a table of pairs once, and the bootstrap draws those counts again
 (a multinomial draw over the table's cells is the same as drawing votes with replacement).
 """
@@ -21,6 +22,12 @@ OUTCOMES = ("a", "b", "tie", "both_bad")
 SCALE, BASE = 400.0, 1000.0
 
 
+# Fewer votes than this for a model: no interval and no rank. Resampling a handful of votes gives
+# them all back, an interval of no width ("1264 (1264 – 1264)" reads as certainty), and such an
+# interval would put the model above or below the others for sure; they are not ranked against it.
+FEW_VOTES = 10
+
+
 @dataclass(frozen=True)
 class Standing:
     model: str
@@ -29,7 +36,7 @@ class Standing:
     high: float
     votes: int
     wins: float  # ties count half
-    rank: int  # 1 + the models whose interval lies wholly above this one's
+    rank: int | None  # 1 + the models whose interval lies wholly above this one's; None: too few votes
 
 
 def _table(votes: Iterable[tuple[str, str, str]]) -> tuple[list[str], np.ndarray]:
@@ -101,13 +108,21 @@ def standings(votes: Iterable[tuple[str, str, str]], rounds: int = 200,
     drawn = rng.multinomial(n, flat / n, size=rounds).reshape((rounds, *counts.shape)) if n and rounds \
         else counts[None]
     samples = fit_many(_wins(drawn))
-    low, high = np.percentile(samples, 2.5, axis=0), np.percentile(samples, 97.5, axis=0)
     played = (counts.sum(axis=2) + counts.sum(axis=2).T).sum(axis=1)
+    # The scale's zero is a convention; here the models with enough votes average 1000, in the fit
+    # and in every bootstrap round. Centred on all models, a newcomer's one vote (its score swings
+    # by hundreds between rounds) moved every score and widened every interval with it.
+    anchors = played >= FEW_VOTES if (played >= FEW_VOTES).any() else played >= 0
+    scores = scores - scores[anchors].mean() + BASE
+    samples = samples - samples[:, anchors].mean(axis=1, keepdims=True) + BASE
+    low, high = np.percentile(samples, 2.5, axis=0), np.percentile(samples, 97.5, axis=0)
     rows = [Standing(model, float(scores[i]), float(low[i]), float(high[i]), int(played[i]),
                      float(wins[i].sum()), 0) for i, model in enumerate(models)]
     rows.sort(key=lambda r: -r.score)
+    ranked = [r for r in rows if r.votes >= FEW_VOTES]
     return [Standing(r.model, r.score, r.low, r.high, r.votes, r.wins,
-                     1 + sum(o.low > r.high for o in rows)) for r in rows]
+                     1 + sum(o.low > r.high for o in ranked) if r.votes >= FEW_VOTES else None)
+            for r in rows]
 
 
 def win_rates(votes: Iterable[tuple[str, str, str]]) -> tuple[list[str], list[list[float | None]]]:
