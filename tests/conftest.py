@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -67,6 +68,16 @@ class Browser:
 
     headers: dict[str, str] = field(default_factory=lambda: {"accept-language": "en"})
     session_hash: str | None = None
+
+
+def unspoken_labels(page: Any, locale: str) -> list[str]:
+    """The field labels a screen reader would read on this page that are not in its language:
+    Gradio's class names ("MultimodalTextbox" for an unlabelled box), and in Chinese any label
+    without Chinese in it."""
+    labels = page.eval_on_selector_all("[data-testid=block-info]",
+                                       "all => all.map(e => e.textContent.trim())")
+    return [t for t in labels if re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+", t)
+            or (locale.startswith("zh") and t and not re.search("[\u4e00-\u9fff]", t))]
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.conftest import TEST_KEY, AppProcess, decode_image, make_image
+from tests.conftest import TEST_KEY, AppProcess, decode_image, make_image, unspoken_labels
 from tests.fake_openai import FakeOpenAI, Reply
 
 
@@ -392,6 +392,9 @@ def test_page_speaks_the_browser_language(app: AppProcess, browser, locale, mode
         expect(box).to_have_attribute("placeholder", re.compile(placeholder))
         expect(page.locator("#model")).to_contain_text(model_label)
         expect(page.locator("#chat")).to_contain_text(example, timeout=10_000)
+        # What a screen reader says for each field: a label of ours, never Gradio's class name
+        # ("MultimodalTextbox" was read out for the question box); in Chinese, Chinese.
+        assert unspoken_labels(page, locale) == []
     finally:
         context.close()
 

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import AppProcess, make_image
+from tests.conftest import AppProcess, make_image, unspoken_labels
 from tests.fake_openai import FakeOpenAI, Reply
 
 
@@ -139,5 +139,10 @@ def test_the_pages_link_to_each_other_in_the_page_language(app: AppProcess, brow
         expect(page.locator("#nav-to-chat")).to_contain_text(to_chat)
         page.locator("#nav-to-chat").click()
         expect(page.locator("#chat-input textarea")).to_be_visible(timeout=30_000)
+        for path, ready in (("compare", "#compare-input textarea"), ("test", "#test-questions textarea"),
+                            ("leaderboard", "#nav-to-chat")):
+            page.goto(app.url + path)
+            expect(page.locator(ready)).to_be_visible(timeout=30_000)
+            assert unspoken_labels(page, locale) == [], path
     finally:
         context.close()

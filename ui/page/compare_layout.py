@@ -69,7 +69,7 @@ def compare_page(page_blocks: gr.Blocks, settings: Settings, chat: Chat, i18n: g
     compare_input = gr.MultimodalTextbox(
         file_types=["image"], file_count="multiple", sources=["upload"],
         placeholder=i18n("compare_placeholder"),  # type: ignore[arg-type]
-        show_label=False, max_plain_text_length=1_000_000, elem_id="compare-input")
+        label=i18n("input_label"), show_label=False, max_plain_text_length=1_000_000, elem_id="compare-input")
     with gr.Group(visible=False, elem_id="compare-vote") as vote_box:
         gr.Markdown(i18n("compare_vote_heading"), elem_id="compare-vote-heading")
         with gr.Row():

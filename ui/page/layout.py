@@ -76,7 +76,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 chat_input = gr.MultimodalTextbox(
                     file_types=["image"], file_count="multiple", sources=["upload"],
                     placeholder=i18n("placeholder"),  # type: ignore[arg-type]
-                    show_label=False, autofocus=True,
+                    label=i18n("input_label"), show_label=False, autofocus=True,  # for screen readers
                     max_plain_text_length=1_000_000, elem_id="chat-input",
                 )
                 with gr.Row(equal_height=True, elem_id="under-input"):  # stats, and the tools
