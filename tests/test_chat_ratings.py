@@ -118,5 +118,11 @@ def test_an_answer_restored_after_a_reload_can_be_rated_and_the_rating_taken_bac
             store.close()
         page.locator("#rate-close").click()
         expect(page.locator("#rate-panel")).to_be_hidden()
+
+        chat.get_by_role("button", name="Dislike").last.click()  # open again, then Undo the turn
+        expect(page.locator("#rate-panel")).to_be_visible(timeout=10_000)
+        chat.get_by_role("button", name="Undo").click()
+        expect(chat).not_to_contain_text("A blue rectangle.", timeout=10_000)
+        expect(page.locator("#rate-panel")).to_be_hidden()  # no panel for an answer that is gone
     finally:
         page.close()

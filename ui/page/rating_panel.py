@@ -80,4 +80,6 @@ def wire(demo: gr.Blocks, panel: Panel, opener: gr.Button, chatbot: gr.Chatbot, 
     p.add.click(checked(ratings.add, [chatbot], roots), [chatbot, p.browser, p.turn, p.set_name, p.expected],
                 [p.set_name, p.said], preprocess=False, **PRIVATE)
     p.close.click(lambda: gr.Column(visible=False), None, p.box, queue=False, **PRIVATE)
-    chatbot.clear(lambda: gr.Column(visible=False), None, p.box, queue=False, **PRIVATE)
+    # Clear and Undo take the rated answer away: the panel goes with it.
+    for gone in (chatbot.clear, chatbot.undo):
+        gone(lambda: gr.Column(visible=False), None, p.box, queue=False, **PRIVATE)
