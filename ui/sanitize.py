@@ -37,8 +37,10 @@ from ui.maths_spans import Placed, maths_spans
 BUDGET = 0.05  # seconds of analysis (plus 1 ms per 4 KB) before falling back to escaping all
 
 _TRIGGER = re.compile(r"<[A-Za-z/!?]|!\[|&(?:LT|AMP|QUOT);|```mermaid|src=\"/file")
-_RESTORE = re.compile(r"&(LT|AMP|QUOT);")
-_RESTORED = {"LT": "<", "AMP": "&", "QUOT": '"'}
+# The escapes and what they stand for; the chat's copy buttons undo them in the browser with the
+# same pattern and table (ui/page/scripts.py COPY_JS, which is built from these two).
+RESTORE = re.compile(r"&(LT|AMP|QUOT);")
+RESTORED = {"LT": "<", "AMP": "&", "QUOT": '"'}
 _MERMAID = re.compile(r"```mermaid(?=\s*\n)")
 _ODD_LINE_ENDS = "\r\u2028\u2029"  # marked and this port would split lines differently: escape all
 
@@ -167,7 +169,7 @@ def restore(text: str) -> str:
     """The text as it was before `sanitize()` (images and mermaid fences aside)."""
     if "&" not in text:
         return text
-    return _RESTORE.sub(lambda m: _RESTORED[m[1]], text)
+    return RESTORE.sub(lambda m: RESTORED[m[1]], text)
 
 
 # --- propose code from a first lexing, build, check by lexing the result ------------------------

@@ -8,6 +8,7 @@ import json
 from ui.choices import Choices
 from ui.page.gradio_words import queue_js, toasts_js
 from ui.page.kept_js import SETTINGS_TAB
+from ui.sanitize import RESTORE, RESTORED
 
 CSS = """
 .stats { color: var(--body-text-color-subdued); font-size: var(--text-sm); min-height: 1.5em; }
@@ -163,8 +164,54 @@ THUMBNAIL_NAMES_JS = """() => {
 }"""
 
 
+# A text as restore() (ui/sanitize.py) gives it back: the same pattern and table, so the two stay in
+# step (tests/test_copy.py also compares them on tricky strings such as `&AMP;LT;`).
+RESTORE_JS = (f"(text) => String(text).replace(new RegExp({json.dumps(RESTORE.pattern)}, 'g'), "
+              f"(_, name) => ({json.dumps(RESTORED)})[name])")
+
+# Every Chatbot's history holds its messages made inert (`&LT;` for `<`, ui/sanitize.py), and
+# Gradio's copy buttons copy the history: the message's copy button and "copy all" would put
+# `&LT;b>` on the clipboard. Gradio offers no public way to change what they copy (its `copy` event
+# only reports the value, after the fact), so a copy made by one of those buttons is restored on
+# its way to the clipboard. Keyed on Gradio 6.31's Chatbot: a message's buttons sit in
+# `.message-buttons` inside the `[role=log]` of the messages, "copy all" in the `.top-panel` beside
+# it; both write in the click itself, with navigator.clipboard.writeText or, where the page has no
+# clipboard API (plain http from another machine), by selecting a hidden textarea and
+# execCommand("copy"). Copy buttons of code inside a message (not in `.message-buttons`) copy the
+# code as shown and are left alone. If a Gradio upgrade changes any of this, tests/test_copy.py
+# fails (test_the_copy_buttons_copy_what_the_model_wrote and its Compare and no-clipboard-API
+# siblings).
+COPY_JS = f"""() => {{
+  const restore = {RESTORE_JS};
+  const fromChatbot = (target) => {{
+    const button = target instanceof Element ? target.closest("button") : null;
+    if (!button) return false;
+    if (button.closest(".message-buttons")?.closest("[role=log]")) return true;
+    const panel = button.closest(".top-panel");
+    return Boolean(panel?.parentElement?.querySelector(":scope > [role=log]"));
+  }};
+  let armed = false;  // during the click on a Chatbot's copy button, until the next task
+  addEventListener("click", (event) => {{
+    if (!fromChatbot(event.target)) return;
+    armed = true;
+    setTimeout(() => {{ armed = false; }});
+  }}, true);
+  const clipboard = navigator.clipboard;
+  if (clipboard && clipboard.writeText) {{
+    const write = clipboard.writeText.bind(clipboard);
+    clipboard.writeText = (text) => write(armed ? restore(text) : text);
+  }}
+  document.addEventListener("copy", (event) => {{
+    const box = event.target;
+    if (!armed || !(box instanceof HTMLTextAreaElement) || !event.clipboardData) return;
+    event.clipboardData.setData("text/plain", restore(box.value));
+    event.preventDefault();
+  }}, true);
+}}"""
+
+
 def page_js(max_upload_mb: float) -> str:
     """The page's own script, run once when it has started: Gradio's words in the page's language,
-    named images."""
+    named images, the Chatbots' copy buttons copying what was written."""
     return (f"() => {{ ({toasts_js(max_upload_mb)})(); ({queue_js()})(); "
-            f"({THUMBNAIL_NAMES_JS})(); }}")
+            f"({THUMBNAIL_NAMES_JS})(); ({COPY_JS})(); }}")
