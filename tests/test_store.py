@@ -347,7 +347,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_rows(place: Place) -
     assert version(db) == 1
     db.close()
     store = place.open()
-    assert version(store.db) == LATEST == 4  # type: ignore[attr-defined]
+    assert version(store.db) == LATEST == 5  # type: ignore[attr-defined]
     run = store.run(1)
     assert run is not None and run.title == "old run" and run.status == "stopped"
     assert run.variants[0].choices == Choices(model="glm-4v", temperature=0.1)
