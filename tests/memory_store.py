@@ -20,6 +20,9 @@ class MemoryStore:
         self.runs_: dict[int, Run] = {}
         self.cells_: dict[int, Cell] = {}
         self.statuses: list[tuple[int, str]] = []
+        self.leases: dict[int, tuple[str, str]] = {}  # run → (holder, until)
+        self.claims: list[tuple[int, str, str]] = []  # (run, holder, until) of each claim and
+        self.renewals: list[tuple[int, str, str]] = []  # renewal that succeeded
         self._lock = threading.Lock()
 
     def put_image(self, data: bytes, name: str, thumbnail: bytes) -> str:
@@ -67,11 +70,48 @@ class MemoryStore:
         self.runs_[run_id] = dataclasses.replace(self.runs_[run_id], status=status)
         self.statuses.append((run_id, status))
 
-    def stop_running(self) -> int:
-        running = [i for i, run in self.runs_.items() if run.status == "running"]
+    def stop_running(self, now: str) -> int:
+        running = [i for i, run in self.runs_.items()
+                   if run.status == "running" and self.leases.get(i, ("", ""))[1] < now]
         for run_id in running:
             self.set_status(run_id, "stopped")
+            self.leases.pop(run_id, None)
         return len(running)
+
+    def claim_run(self, run_id: int, holder: str, now: str, until: str, *, over: str = "") -> bool:
+        with self._lock:
+            run = self.runs_.get(run_id)
+            held, ends = self.leases.get(run_id, ("", ""))
+            taken = run is not None and run.status == "running" and ends >= now
+            if run is None or (taken and held not in (holder, over or holder)):
+                return False
+            self.set_status(run_id, "running")
+            self.leases[run_id] = (holder, until)
+            self.claims.append((run_id, holder, until))
+            return True
+
+    def renew_run(self, run_id: int, holder: str, until: str) -> bool:
+        with self._lock:
+            run = self.runs_.get(run_id)
+            if run is None or run.status != "running" or self.leases.get(run_id, ("", ""))[0] != holder:
+                return False
+            self.leases[run_id] = (holder, until)
+            self.renewals.append((run_id, holder, until))
+            return True
+
+    def release_run(self, run_id: int, holder: str, status: RunStatus) -> bool:
+        with self._lock:
+            if run_id not in self.runs_ or self.leases.get(run_id, ("", ""))[0] != holder:
+                return False
+            self.set_status(run_id, status)
+            self.leases.pop(run_id, None)
+            return True
+
+    def run_lease(self, run_id: int) -> tuple[str, str] | None:
+        run = self.runs_.get(run_id)
+        if run is None or run.status != "running":
+            return None
+        return self.leases.get(run_id, ("", ""))
 
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:
         wanted = {"pending", "failed"} if retry_failed else {"pending"}

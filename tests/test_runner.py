@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from ui.answer import Answerer
 from ui.choices import Choices
 from ui.settings import Settings
 from ui.testing.cells import Item, Variant
+from ui.testing.lease import Lease, iso
 from ui.testing.runner import Hold, Limit, Progress, Runner
 
 MODELS = "glm-4.5v,GLM-4V-Plus"
@@ -345,3 +348,133 @@ def test_a_rate_limited_cell_that_never_gets_in_fails_after_its_requeues(tmp_pat
         assert len(fake.requests) == REQUEUES + 1
         [cell] = store.each_cell(run.id)
         assert cell.error == "rate_limited"
+
+
+# --- the run's lease (ui/testing/lease.py) ---------------------------------------------------------
+
+T0 = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+
+
+class UtcClock:
+    """A process's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class HeldSaves(MemoryStore):
+    """Saving an answer waits until the test lets it: the run is mid-way as long as it likes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saving, self.go_on = threading.Event(), threading.Event()
+
+    def save_answer(self, cell_id: int, answer: str, thinking: str, record: Any) -> None:
+        self.saving.set()
+        self.go_on.wait(30)
+        super().save_answer(cell_id, answer, thinking, record)
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait for a condition (the renewal task is another task of this loop)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never came"
+        await asyncio.sleep(0.005)
+
+
+def test_the_runner_renews_its_lease_while_it_asks_and_gives_it_up_at_the_end(fake, tmp_path):
+    items, paths = image_set(tmp_path, 1)  # two cells
+    store = HeldSaves()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    clock = UtcClock()
+    lease = Lease(store, run.id, "here:1:aa", seconds=60, every=0.01, clock=clock)
+    assert lease.claim()
+    runner = Runner(answerer_for(fake, tmp_path), store, paths.__getitem__, start=1, most=1)
+
+    async def go() -> list[Progress]:
+        task = asyncio.ensure_future(collect(runner.run(run, lease=lease)))
+        await asyncio.to_thread(store.saving.wait, 30)  # the first answer is being saved
+        clock.advance(50)
+        renewed = iso(T0 + timedelta(seconds=110))
+        await until(lambda: store.leases[run.id] == ("here:1:aa", renewed))
+        assert not [c for c in store.claims if c[1] != "here:1:aa"]
+        clock.advance(30)  # past the lease first claimed (T0 + 60 s), within the renewed one
+        other = Lease(store, run.id, "there:2:bb", clock=clock)
+        assert not other.claim() and other.elsewhere()
+        assert store.stop_running(iso(clock.now)) == 0  # a server starting now leaves it running
+        store.go_on.set()
+        return await task
+
+    progress = LOOP.run_until_complete(go())
+    assert progress[-1].finished and progress[-1].done == 2 and not progress[-1].stopped
+    assert store.runs_[run.id].status == "done" and store.run_lease(run.id) is None
+    assert len(fake.requests) == 2
+    # renewals came from the timer, not one per cell: the clock only moved twice
+    assert {until_ for _, _, until_ in store.renewals} <= {iso(T0 + timedelta(seconds=s))
+                                                           for s in (60, 110, 140)}
+
+
+def test_a_runner_whose_lease_was_taken_stops_and_leaves_the_run_to_its_new_holder(fake, tmp_path):
+    items, paths = image_set(tmp_path, 2)  # four cells
+    store = HeldSaves()
+    run = store.create_run("t", "me", items, [Variant(Choices(model="glm-4.5v"))])
+    stalled = UtcClock()  # this process's clock, as it was when it stalled
+    lease = Lease(store, run.id, "here:1:aa", seconds=60, every=0.01, clock=stalled)
+    assert lease.claim()
+    runner = Runner(answerer_for(fake, tmp_path), store, paths.__getitem__, start=1, most=1)
+
+    async def go() -> list[Progress]:
+        task = asyncio.ensure_future(collect(runner.run(run, lease=lease)))
+        await asyncio.to_thread(store.saving.wait, 30)
+        later = UtcClock()
+        later.advance(61)  # another server, after this one's lease ran out, took the run
+        assert Lease(store, run.id, "there:2:bb", clock=later).claim()
+        progress = await task  # the next renewal finds it lost: the run stops here
+        store.go_on.set()
+        return progress
+
+    progress = LOOP.run_until_complete(go())
+    assert progress[-1].stopped
+    assert len(fake.requests) == 1  # no cell after the lease was lost
+    assert store.runs_[run.id].status == "running" and store.leases[run.id][0] == "there:2:bb"
+
+
+async def collect(progress: Any) -> list[Progress]:
+    return [p async for p in progress]
+
+
+def test_resume_of_a_run_another_process_asks_asks_nothing_here(fake, tmp_path):
+    from ui.testing.manager import Runs
+
+    items, paths = image_set(tmp_path, 2)
+    store = MemoryStore()
+    run = store.create_run("t", "cli", items, [Variant(Choices(model="glm-4.5v"))])
+    clock = UtcClock()
+    assert Lease(store, run.id, "batch-host:42:bb", clock=clock).claim()  # a batch command asks it
+    runs = Runs(answerer_for(fake, tmp_path), store, paths.__getitem__, holder="app-host:7:aa",
+                clock=clock)
+
+    async def resume() -> bool:
+        return runs.start(run.id) or runs.start(run.id, retry_failed=True)
+
+    assert LOOP.run_until_complete(resume()) is False
+    assert runs.held_elsewhere(run.id) and not runs.running(run.id)
+    assert runs.recover() == 0 and store.runs_[run.id].status == "running"
+    assert fake.requests == []
+    clock.advance(61)  # the batch was killed: its lease ran out, Resume takes the run
+    assert not runs.held_elsewhere(run.id)
+
+    async def resume_and_wait() -> bool:
+        started = runs.start(run.id)
+        await runs.wait(run.id)
+        return started
+
+    assert LOOP.run_until_complete(resume_and_wait())
+    assert len(fake.requests) == 4 and store.runs_[run.id].status == "done"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +30,7 @@ from ui.store.db import sqlite_database
 from ui.store.schema import LATEST, upgrade, version
 from ui.store.urls import mask, reason
 from ui.testing.cells import Item, Rating, Variant
+from ui.testing.lease import iso
 
 ADMIN_URL = os.environ.get("GLM_TEST_DATABASE_URL", "")  # read before the autouse fixture clears GLM_*
 
@@ -347,7 +350,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_rows(place: Place) -
     assert version(db) == 1
     db.close()
     store = place.open()
-    assert version(store.db) == LATEST == 4  # type: ignore[attr-defined]
+    assert version(store.db) == LATEST == 5  # type: ignore[attr-defined]
     run = store.run(1)
     assert run is not None and run.title == "old run" and run.status == "stopped"
     assert run.variants[0].choices == Choices(model="glm-4v", temperature=0.1)
@@ -658,3 +661,124 @@ def test_a_runs_changes_mark_every_answer_failure_and_rating_and_nothing_else(st
     store.set_status(run.id, "stopped")
     list(store.each_cell(run.id))
     assert not changed()
+
+
+# --- leases: one process at a time asks a run (ui/testing/lease.py) ---------------------------------
+
+T0 = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A process's clock, moved by the test."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_a_live_lease_is_not_claimed_by_another_process_and_one_that_ran_out_is(place: Place) -> None:
+    from ui.testing.lease import Lease
+
+    app, batch = place.open(), place.open()  # two processes on one database, each its own holder
+    run = app.create_run("shared", "ana", items(3), VARIANTS[:1])
+    clock = Clock()
+    mine = Lease(app, run.id, "app-host:101:aa", clock=clock)
+    theirs = Lease(batch, run.id, "batch-host:202:bb", clock=clock)
+
+    assert mine.claim()
+    assert not theirs.claim()  # held: the second process does not ask the run's cells
+    assert theirs.elsewhere() and not mine.elsewhere()
+    assert batch.run(run.id).status == "running"  # type: ignore[union-attr]
+    assert mine.claim()  # its own lease: claimed again (renewed), not refused
+    clock.advance(45)
+    assert mine.renew() and not theirs.renew()
+    clock.advance(59)  # within the renewed lease (45 + 60 s)
+    assert not theirs.claim()
+    clock.advance(2)  # its holder was killed and renewed it no more: it ran out
+    assert not theirs.elsewhere()
+    assert theirs.claim()
+    assert app.run_lease(run.id) == ("batch-host:202:bb", iso(clock.now + timedelta(seconds=60)))
+    assert not mine.renew()  # the first holder, back from a stall, finds it lost ...
+    assert not mine.release("stopped")  # ... and writes no status over the new holder's run
+    assert app.run(run.id).status == "running"  # type: ignore[union-attr]
+    assert theirs.release("done")
+    assert app.run(run.id).status == "done" and app.run_lease(run.id) is None  # type: ignore[union-attr]
+    assert mine.claim()  # a run nobody holds is claimed (Resume, retry failed)
+
+
+def test_a_restart_stops_only_runs_whose_lease_ran_out_in_one_statement(
+        place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.store.db import Tx
+    from ui.testing.lease import Lease
+    from ui.testing.manager import Runs
+
+    store, replica = place.open(), place.open()
+    clock = Clock()
+    live = store.create_run("asked by a replica", "ana", items(4), VARIANTS[:1])
+    killed = store.create_run("left by a killed server", "ana", items(4), VARIANTS[:1])
+    assert Lease(replica, live.id, "replica-host:7:cc", clock=clock).claim()
+    assert Lease(store, killed.id, "old-host:8:dd", clock=Clock(T0 - timedelta(seconds=61))).claim()
+    statements: list[str] = []
+    real = Tx.run
+    monkeypatch.setattr(Tx, "run", lambda tx, sql, params=(): statements.append(sql) or real(tx, sql, params))
+
+    assert Runs(None, store, str, holder="new-host:9:ee", clock=clock).recover() == 1  # type: ignore[arg-type]
+
+    assert len(statements) == 1 and "cells" not in statements[0]
+    monkeypatch.undo()
+    assert {i.title: i.status for i in store.runs()} == {"asked by a replica": "running",
+                                                        "left by a killed server": "stopped"}
+    assert store.run_lease(killed.id) is None
+    clock.advance(61)  # the replica was killed too: at the next start-up its run is stopped
+    assert Runs(None, store, str, holder="new-host:9:ee", clock=clock).recover() == 1  # type: ignore[arg-type]
+    assert store.run(live.id).status == "stopped"  # type: ignore[union-attr]
+
+
+def test_a_holder_of_this_machine_that_was_killed_loses_its_lease_before_it_runs_out(place: Place) -> None:
+    from ui.testing.lease import Lease, gone
+
+    store = place.open()
+    run = store.create_run("killed batch", "cli", items(2), VARIANTS[:1])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = f"{socket.gethostname()}:{child.pid}:ff"
+        assert Lease(store, run.id, holder).claim()
+        assert not gone(holder) and not Lease(store, run.id, "resumer:1:aa").claim()
+    finally:
+        child.kill()
+        child.wait()
+    assert gone(holder)  # killed with SIGKILL: it could not give its lease up
+    resumed = Lease(store, run.id, f"{socket.gethostname()}:{os.getpid()}:aa")
+    assert not resumed.elsewhere() and resumed.claim()
+    assert store.run_lease(run.id)[0] == resumed.holder  # type: ignore[index]
+
+
+def test_a_version_4_database_with_a_running_run_is_upgraded_in_place_and_leases_it(place: Place) -> None:
+    from ui.testing.lease import Lease
+    from ui.testing.manager import Runs
+
+    if place.url is None:
+        place.data_dir.mkdir(parents=True)
+        db = sqlite_database(place.data_dir / SQLITE_FILE)
+    else:
+        from ui.store.db import postgres_database
+
+        db = postgres_database(place.url)
+    upgrade(db, to=4)  # the database as the release before leases left it
+    with db.write() as tx:
+        for title, status in (("was running", "running"), ("finished", "done")):
+            tx.run("INSERT INTO runs (title, owner, created, status, size, fingerprint, items, variants) "
+                   "VALUES (?, 'ana', '2026-01-01T00:00:00Z', ?, 0, 'f1', '[]', '[]')", (title, status))
+    db.close()
+    store = place.open()
+    assert version(store.db) == LATEST == 5  # type: ignore[attr-defined]
+    assert store.run_lease(1) == ("", "")  # running, held by nobody: a server before leases left it
+    assert Runs(None, store, str).recover() == 1  # type: ignore[arg-type]
+    assert [(i.title, i.status) for i in store.runs()] == [("finished", "done"), ("was running", "stopped")]
+    lease = Lease(store, 1, "host:1:aa")
+    assert lease.claim() and store.run(1).status == "running" and lease.release("stopped")  # type: ignore[union-attr]

@@ -95,7 +95,7 @@ def test_a_version_3_database_is_upgraded_to_keep_chat_ratings_and_test_sets(pla
     assert version(db) == 3
     db.close()
     store = place.open()
-    assert version(store.db) == LATEST == 4  # type: ignore[attr-defined]
+    assert version(store.db) == LATEST == 5  # type: ignore[attr-defined]
     store.add_chat_rating(rating())
     saved = store.create_test_set("From the chat", "browser:x")
     assert [s.id for s in store.test_sets("browser:x")] == [saved.id]

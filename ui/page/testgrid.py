@@ -97,7 +97,12 @@ class Results:
         # the grid at once; the summary reads every cell, so run_summary fills it in next
         shown = list(self.render(state, lang, summary=False))
         shown[3] = ""  # not the summary of the run shown before
-        return (state, gr.Timer(active=self.runs.running(state.run_id or 0)), *shown)
+        return (state, gr.Timer(active=self.watching(state.run_id)), *shown)
+
+    def watching(self, run_id: int | None) -> bool:
+        """Whether the run in view goes on: asked here, or by another live process (its progress
+        then comes from the store at each tick)."""
+        return run_id is not None and (self.runs.running(run_id) or self.runs.held_elsewhere(run_id))
 
     def run_summary(self, state: View, request: gr.Request) -> str:
         """The summary of the run in view (after open_run has shown its grid)."""
@@ -157,12 +162,17 @@ class Results:
         run, cells = self._cells(state)
         if run is None:
             return ("", gr.Dataframe(value=[], headers=["", ""]), "", "", *self._focus(None, None, lang))
-        going, _ = self.runs.progress(run.id)
+        here = self.runs.running(run.id)
+        # a run "running" in the store but not here: another process asks it (its lease is live),
+        # or one that was killed left it so (its progress is the store's, stopped: Resume takes it)
+        elsewhere = progress and not here and run.status == "running" and self.runs.held_elsewhere(run.id)
+        going = self.runs.progress(run.id)[0] if here or run.status != "running" else None
         if going is None and progress:
             done = self.store.count(run.id, CellFilter(status="done"))
             failed = self.store.count(run.id, CellFilter(status="failed"))
             going = Progress(run.size, done, failed, 0, 0, None,
-                             finished=run.status in ("done", "stopped"), stopped=run.status == "stopped")
+                             finished=not elsewhere and run.status != "ready",
+                             stopped=not elsewhere and run.status in ("stopped", "running"))
         columns = len(run.variants) if state.where.variant is None else 1
         grid = gr.Dataframe(value=view.grid_rows(lang, run, cells, THUMB_ROUTE),
                             headers=view.grid_headers(lang, run),
@@ -172,7 +182,8 @@ class Results:
         label = say(lang, "test_page", {"first": state.offset + 1 if total else 0,
                                         "last": min(state.offset + size, total), "total": total})
         focused = cells[state.focus] if state.focus is not None and state.focus < len(cells) else None
-        bar = view.progress_html(lang, going, run.status) if progress and going else gr.skip()
+        bar = view.progress_html(lang, going, run.status, elsewhere=elsewhere) if progress and going \
+            else gr.skip()
         return (bar, grid, label, self.summary(run, lang) if summary else gr.skip(),
                 *self._focus(run, focused, lang))
 

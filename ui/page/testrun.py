@@ -139,8 +139,10 @@ class TestPage(Focus):
         # Gradio runs in a worker thread does not have ("no running event loop": Resume did nothing)
         if state.run_id is None or not self._mine(state.run_id, browser, request):
             return gr.Timer()
+        # not started when another live process asks it (no cell is asked twice): the timer then
+        # shows its progress from the store, with the sentence that says so (render)
         self.runs.start(state.run_id, retry_failed=retry_failed)
-        return gr.Timer(active=True)
+        return gr.Timer(active=self.watching(state.run_id))
 
     async def retry_failed(self, state: View, browser: str, request: gr.Request) -> Any:
         return await self.resume(state, browser, request, retry_failed=True)
@@ -148,7 +150,7 @@ class TestPage(Focus):
     def tick(self, state: View, browser: str, request: gr.Request) -> tuple[Any, ...]:
         """The timer while a run goes: progress, grid and summary; the timer stops with the run,
         and the list of runs then shows its final counts."""
-        going = state.run_id is not None and self.runs.running(state.run_id)
+        going = self.watching(state.run_id)
         runs = gr.skip() if going else self.run_choices(owner_of(request, browser), state.run_id)
         return (gr.Timer(active=going), runs, *self.render(state, request_language(request)))
 

@@ -51,8 +51,7 @@ def test_page(page_blocks: gr.Blocks, settings: Settings, answerer: Answerer, i1
         gr.Markdown(f"⚠️ {store_problem(settings)}", elem_classes="notice", elem_id="test-no-store")
         return
     runs = Runs(answerer, store, image_files(store, settings.data_dir / "images"))
-    if not settings.database_url:  # SQLite: one server; a shared database may have others running
-        runs.recover()
+    runs.recover()  # only runs whose lease ran out: another server's or a batch's live run goes on
     page = TestPage(settings, store, runs, settings.data_dir)
     sets = SavedSets(store)
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}

@@ -67,9 +67,29 @@ class Store(Protocol):
 
     def set_status(self, run_id: int, status: RunStatus) -> None: ...
 
-    def stop_running(self) -> int:
-        """Every run still marked "running" becomes "stopped" (a server that stopped mid-run left
-        it so), in one statement; how many. Other runs are not touched."""
+    def stop_running(self, now: str) -> int:
+        """Every run still marked "running" whose lease ended before `now` becomes "stopped" (a
+        process killed mid-run left it so), in one statement; how many. A run whose lease is live
+        (another process asks it) and other runs are not touched."""
+        ...
+
+    # Leases: which process asks a running run (ui/testing/lease.py); times as UTC ISO strings
+    def claim_run(self, run_id: int, holder: str, now: str, until: str, *, over: str = "") -> bool:
+        """Mark the run "running", held by `holder` until `until`, in one statement, if nobody
+        else holds it: it is not running, or its lease ended before `now`, or it is `holder`'s
+        (or `over`'s, a holder known to be gone). Whether it got it."""
+        ...
+
+    def renew_run(self, run_id: int, holder: str, until: str) -> bool:
+        """The lease extended to `until` if the running run is still `holder`'s; whether it was."""
+        ...
+
+    def release_run(self, run_id: int, holder: str, status: RunStatus) -> bool:
+        """The run's status set and its lease given up, if it is still `holder`'s; whether it was."""
+        ...
+
+    def run_lease(self, run_id: int) -> tuple[str, str] | None:
+        """(holder, until) of a running run ("" when none was taken); None if it is not running."""
         ...
 
     # Cells

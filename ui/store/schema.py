@@ -8,6 +8,7 @@ upgraded in place, rows kept. A step is never edited once released; a change is 
                question, images by name and hash, both answers), by time for the leaderboard
     version 4  the Chat's ratings (one per owner and answer, with what it was about), and test
                sets saved from the Chat (named per owner; rows of an image and a question)
+    version 5  a running run's lease: which process asks it and until when (ui/testing/lease.py)
 """
 
 from __future__ import annotations
@@ -129,7 +130,14 @@ V4 = (
         UNIQUE (set_id, row_key))""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4)
+V5 = (
+    # holder: "host:pid:random" of the process asking the run; until: UTC ISO 8601 to the
+    # microsecond, compared as text. '' when no process holds it.
+    "ALTER TABLE runs ADD COLUMN lease_holder TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE runs ADD COLUMN lease_until TEXT NOT NULL DEFAULT ''",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5)
 LATEST = len(MIGRATIONS)
 LOCK_KEY = 0x676C6D76  # "glmv": PostgreSQL advisory lock, so replicas starting together upgrade once
 

@@ -120,9 +120,36 @@ class SqlStore(VoteStore, ChatRatingStore, TestSetStore):
         with self.db.write() as tx:
             _found(tx.run("UPDATE runs SET status = ? WHERE id = ?", (status, run_id)), "run", run_id)
 
-    def stop_running(self) -> int:
+    def stop_running(self, now: str) -> int:
+        with self.db.write() as tx:  # a run running without a lease (before version 5): '' < now
+            return int(tx.run("UPDATE runs SET status = 'stopped', lease_holder = '', lease_until = '' "
+                              "WHERE status = 'running' AND lease_until < ?", (now,)).rowcount)
+
+    # Leases
+    def claim_run(self, run_id: int, holder: str, now: str, until: str, *, over: str = "") -> bool:
         with self.db.write() as tx:
-            return int(tx.run("UPDATE runs SET status = 'stopped' WHERE status = 'running'").rowcount)
+            return tx.run("UPDATE runs SET status = 'running', lease_holder = ?, lease_until = ? "
+                          "WHERE id = ? AND (status <> 'running' OR lease_until < ? "
+                          "OR lease_holder IN (?, ?))",
+                          (holder, until, run_id, now, holder, over or holder)).rowcount == 1
+
+    def renew_run(self, run_id: int, holder: str, until: str) -> bool:
+        with self.db.write() as tx:
+            return tx.run("UPDATE runs SET lease_until = ? WHERE id = ? AND status = 'running' "
+                          "AND lease_holder = ?", (until, run_id, holder)).rowcount == 1
+
+    def release_run(self, run_id: int, holder: str, status: RunStatus) -> bool:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        with self.db.write() as tx:
+            return tx.run("UPDATE runs SET status = ?, lease_holder = '', lease_until = '' "
+                          "WHERE id = ? AND lease_holder = ?", (status, run_id, holder)).rowcount == 1
+
+    def run_lease(self, run_id: int) -> tuple[str, str] | None:
+        with self.db.read() as tx:
+            row = tx.one("SELECT lease_holder, lease_until FROM runs WHERE id = ? AND status = 'running'",
+                         (run_id,))
+        return (str(row[0]), str(row[1])) if row else None
 
     # Cells
     def todo(self, run_id: int, *, retry_failed: bool = False) -> list[Cell]:

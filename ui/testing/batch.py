@@ -3,7 +3,8 @@
 Every image found in the paths × every question × every model, with a progress bar on a terminal,
 into the same store as the page (its runs appear there), then a results file. Exit status: 0 when
 the run ran (failed cells are rows with their reason), 1 when it was stopped, 2 when it could not
-run at all (nothing to ask, no key, a bad setting, the store out of reach).
+run at all (nothing to ask, no key, a bad setting, the store out of reach, or --resume of a run
+that the app or another batch command is asking right now).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ui.store.api import Store
 from ui.testing import testset
 from ui.testing.cells import Run, Variant
 from ui.testing.exports import SUFFIXES, export
+from ui.testing.lease import HeldElsewhere
 from ui.testing.manager import image_files, new_run
 from ui.testing.runner import Progress, Runner
 
@@ -97,8 +99,11 @@ async def _batch(args: argparse.Namespace, err: TextIO) -> int:
         run = await asyncio.to_thread(_run_for, store, found, variants, args)
         runner = Runner(answerer, store, image_files(store, settings.data_dir / "images"))
         stop = asyncio.Event()
-        with _stop_on_signals(stop):
-            last = await _show(runner.run(run, retry_failed=args.retry_failed, stop=stop), err)
+        try:
+            with _stop_on_signals(stop):
+                last = await _show(runner.run(run, retry_failed=args.retry_failed, stop=stop), err)
+        except HeldElsewhere:  # --resume of a run the app or another batch is asking: not twice
+            raise Refused(say(args.lang, "batch_held_elsewhere", {"id": run.id})) from None
         await asyncio.to_thread(_write, store, run.id, out, args.lang)
         print(say(args.lang, "batch_done", {"done": last.done, "failed": last.failed,
                                             "file": str(out)}), file=err)

@@ -13,6 +13,10 @@ endpoint takes, each saved the moment it ends.
 - Resume is the same call again: only cells the store still calls pending (and failed ones, when
   asked) are sent; a finished cell is never sent twice. Stop (the `stop` event) cancels the cells in
   flight: they stay pending, nothing half-answered is saved.
+- One process at a time asks a run: it holds the run's lease (ui/testing/lease.py) from before the
+  first cell is read until the final status is written, renewed by a timer task. A run another
+  live process holds is not started (HeldElsewhere), and a run whose lease was taken meanwhile
+  (this process stalled past its end) stops at once and writes nothing more of its status.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ui.markup import split_think
 from ui.records import AnswerRecord, record_of
 from ui.store.api import CellFilter, Store
 from ui.testing.cells import Cell, Run, RunStatus
+from ui.testing.lease import HeldElsewhere, Lease
 from ui.testing.limits import Hold, Limit
 
 __all__ = ["REQUEUES", "Hold", "Limit", "Progress", "Runner"]
@@ -69,23 +74,30 @@ class Runner:
         self.api_key = api_key
         self.start, self.most = start, most or answerer.settings.per_visitor
 
-    async def run(self, run: Run, *, retry_failed: bool = False,
-                  stop: asyncio.Event | None = None) -> AsyncGenerator[Progress, None]:
-        """Ask every cell still to ask; a Progress after each one that ends."""
+    async def run(self, run: Run, *, retry_failed: bool = False, stop: asyncio.Event | None = None,
+                  lease: Lease | None = None) -> AsyncGenerator[Progress, None]:
+        """Ask every cell still to ask; a Progress after each one that ends. `lease`: the run's,
+        claimed by the caller; else the runner claims it, and raises HeldElsewhere (nothing asked)
+        when another live process holds it."""
         stop = stop or asyncio.Event()
-        todo = await asyncio.to_thread(self.store.todo, run.id, retry_failed=retry_failed)
-        total = run.size
-        done = await asyncio.to_thread(self._count, run.id, "done")
-        failed = 0 if retry_failed else await asyncio.to_thread(self._count, run.id, "failed")
+        if lease is None:
+            lease = Lease(self.store, run.id)
+            if not await asyncio.to_thread(lease.claim):
+                raise HeldElsewhere(run.id)
+        lost: list[bool] = []  # the lease was taken by another process: its status is theirs
+        keeper = asyncio.ensure_future(self._keep(lease, stop, lost))
+        total, done, failed = run.size, 0, 0
         limit = Limit(self.start, self.most)
-        hold = Hold(self.answerer.settings.retry_backoff)
-        line = list(todo)
-        requeued: dict[int, int] = {}
         running: dict[asyncio.Future[Any], Cell] = {}
-        began, ended = time.monotonic(), 0
-        await asyncio.to_thread(self.store.set_status, run.id, "running")
-        yield Progress(total, done, failed, 0, limit.value, None)
         try:
+            todo = await asyncio.to_thread(self.store.todo, run.id, retry_failed=retry_failed)
+            done = await asyncio.to_thread(self._count, run.id, "done")
+            failed = 0 if retry_failed else await asyncio.to_thread(self._count, run.id, "failed")
+            hold = Hold(self.answerer.settings.retry_backoff)
+            line = list(todo)
+            requeued: dict[int, int] = {}
+            began, ended = time.monotonic(), 0
+            yield Progress(total, done, failed, 0, limit.value, None)
             while line or running:
                 held = hold.wait()
                 while line and len(running) < limit.value and not stop.is_set() and not held:
@@ -120,15 +132,35 @@ class Runner:
                     yield Progress(total, done, failed, len(running), limit.value,
                                    left / rate if rate else None, cell)
         finally:
+            keeper.cancel()
             for flying in running:
                 flying.cancel()
             for flying in running:
                 with contextlib.suppress(BaseException):
                     await flying
+            with contextlib.suppress(BaseException):
+                await keeper
             status: RunStatus = "done" if not stop.is_set() and done + failed >= total else "stopped"
-            await asyncio.to_thread(self.store.set_status, run.id, status)
+            if not lost:
+                await asyncio.to_thread(lease.release, status)
         yield Progress(total, done, failed, 0, limit.value, 0.0 if status == "done" else None,
                        finished=True, stopped=status == "stopped")
+
+    async def _keep(self, lease: Lease, stop: asyncio.Event, lost: list[bool]) -> None:
+        """Renew the lease every lease.every seconds while the run goes (cells never wait for
+        it); when it was taken by another process, stop: the cells are theirs to ask now."""
+        while True:
+            await asyncio.sleep(lease.every)
+            try:
+                kept = await asyncio.to_thread(lease.renew)
+            except Exception as error:  # the store out of reach for a moment: again at the next turn
+                log.warning("test run %s: its lease was not renewed: %s", lease.run_id, error)
+                continue
+            if not kept:
+                log.warning("test run %s: another process took its lease; stopping here", lease.run_id)
+                lost.append(True)
+                stop.set()
+                return
 
     def _count(self, run_id: int, status: str) -> int:
         return self.store.count(run_id, CellFilter(status=status))

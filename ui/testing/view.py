@@ -31,8 +31,9 @@ def plan(lang: str, images: int, questions: int, models: int, cells: int, image_
                                    "minutes": max(minutes, 1), "at_once": concurrency})
 
 
-def progress_html(lang: str, p: Progress | None, status: str = "") -> str:
-    """The progress bar with done / failed / remaining and the ETA."""
+def progress_html(lang: str, p: Progress | None, status: str = "", *, elsewhere: bool = False) -> str:
+    """The progress bar with done / failed / remaining and the ETA; `elsewhere`: the run is being
+    asked by another process, which the words say first."""
     if p is None:
         return ""
     ended = p.done + p.failed
@@ -44,6 +45,8 @@ def progress_html(lang: str, p: Progress | None, status: str = "") -> str:
                                         "remaining": p.remaining}) + eta
     if p.finished:
         words = say(lang, "test_stopped" if p.stopped else "test_finished", {}) + " · " + words
+    elif elsewhere:
+        words = say(lang, "test_held_elsewhere", {}) + " " + words
     return (f'<div class="test-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
             f'aria-valuenow="{share:.0f}"><div class="test-progress-fill" style="width:{share:.1f}%">'
             f'</div></div><p class="test-progress-words">{html.escape(words)}</p>')
