@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AppProcess, make_image
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Reply
 from tests.test_app import open_chat
 from ui.i18n import say
 from ui.kept import KeptError, reopened
@@ -88,6 +88,78 @@ def test_a_reload_brings_back_the_conversation_and_its_model_notes(app: AppProce
         assert module_fake.request_count == asked  # restoring asked the model nothing
         records = [m["record"] for m in exported_json(page, tmp_path)["messages"] if "record" in m]
         assert [r["model"] for r in records] == ["GLM-4V"]
+    finally:
+        context.close()
+
+
+def kept_questions(page) -> list[str]:
+    """The questions of this tab's kept conversation, as the browser holds them."""
+    return page.evaluate(f"""() => {{
+      const id = JSON.parse(sessionStorage.getItem("glm-vision-chat-tab")).current;
+      const kept = JSON.parse(localStorage.getItem({json.dumps(PREFIX)} + id));
+      return kept.history.filter(m => m.role === "user")
+        .map(m => m.content.filter(c => c.type === "text").map(c => c.text).join(" "));
+    }}""")
+
+
+def test_a_question_sent_just_before_a_reload_is_there_after_it(app: AppProcess,
+                                                                 module_fake: FakeOpenAI,
+                                                                 browser, tmp_path):
+    """Enter, then a reload while the answer is still coming: the question and its image are
+    back after the reload with a note, Retry answers it, and the conversation is then kept with
+    the question once."""
+    from playwright.sync_api import expect
+
+    image = make_image(tmp_path / "blue.png", (64, 48), (20, 20, 220))
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        open_chat(page, app.url)
+        ask(page, "An earlier question")
+        module_fake.script(Reply(text="The first words of a slow answer", tps=2, tokens=400))
+        page.locator("#chat-input input[type=file]").set_input_files([str(image)])
+        expect(page.locator("#chat-input img")).to_have_count(1, timeout=10_000)
+        box = page.locator("#chat-input textarea")
+        box.fill("What is in this picture?")
+        box.press("Enter")
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("The first words", timeout=15_000)  # answering, not ended
+        page.reload()
+        expect(chat).to_contain_text(say("en", "kept_unanswered"), timeout=30_000)
+        expect(chat).to_contain_text("Echo: An earlier question")
+        expect(chat).to_contain_text("What is in this picture?")
+        expect(chat).not_to_contain_text("The first words")  # the partial answer is not kept
+        expect(chat.locator("[data-testid=user] img")).to_have_count(1)
+        chat.locator("button[aria-label='Retry']").last.click()
+        expect(chat).to_contain_text("Echo: What is in this picture? | images: 1", timeout=15_000)
+        expect(chat).not_to_contain_text(say("en", "kept_unanswered"))
+        page.wait_for_function(KEPT_JS, arg="Echo: What is in this picture?", timeout=10_000)
+        assert kept_questions(page) == ["An earlier question", "What is in this picture?"]
+    finally:
+        context.close()
+
+
+def test_a_refused_question_stays_in_the_box_and_is_not_kept(app: AppProcess, browser):
+    """A question the server refuses is not part of the conversation: after a reload the chat
+    is as it was before it (the question was kept as it was sent, then replaced)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        open_chat(page, app.url)
+        ask(page, "A fine question")
+        box = page.locator("#chat-input textarea")
+        box.fill("x" * 40_000)  # longer than a question may be (GLM_MAX_QUESTION_CHARS)
+        box.press("Enter")
+        expect(page.get_by_test_id("toast-text")).to_have_text(
+            say("en", "question_too_long", {"count": 40_000, "limit": 32_000}), timeout=15_000)
+        page.wait_for_function(f"() => !({KEPT_JS})('xxxxxxxxxx')", timeout=10_000)
+        assert kept_questions(page) == ["A fine question"]
+        page.reload()
+        chat = page.locator("#chat")
+        expect(chat).to_contain_text("Echo: A fine question", timeout=30_000)
+        expect(chat).not_to_contain_text(say("en", "kept_unanswered"))
     finally:
         context.close()
 
@@ -351,5 +423,6 @@ def test_reopened_refuses_what_is_not_a_conversation(tmp_path: Path, text: str) 
 def test_an_expired_upload_becomes_a_note_in_the_page_language(tmp_path: Path) -> None:
     kept = [{"role": "user", "content": [{"type": "file", "file": {"path": str(tmp_path / "a.png")}},
                                          {"type": "text", "text": "what?"}]}]
-    [message] = reopened(json.dumps(kept), Roots([tmp_path]), "zh")
+    [message, note] = reopened(json.dumps(kept), Roots([tmp_path]), "zh")
     assert message["content"] == [say("zh", "kept_image_gone", {"name": "a.png"}), "what?"]
+    assert note["content"] == say("zh", "kept_unanswered")  # never answered: Retry asks again

@@ -7,7 +7,8 @@ it. So it is rebuilt from plain parts, as an import is: every path named anywher
 this app stored (ui/paths.py; one foreign path refuses the whole conversation before any file is
 opened), texts and titles are made inert again (ui/sanitize.py), metadata keeps only the Chatbot's
 own fields. An upload that has expired since (GLM_FILE_TTL) becomes a note in its place, so the
-words of the conversation still come back.
+words of the conversation still come back. A question kept as it was sent whose answer never was
+(the page reloaded or closed first) gets a notice after it, which the Chatbot's Retry hangs on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ui.conversation import NOTICE_ICON
 from ui.errors import InputError
 from ui.i18n import say
 from ui.paths import Roots
@@ -48,8 +50,12 @@ def reopened(text: str, roots: Roots, lang: str) -> History:
     if not isinstance(messages, list) or len(messages) > MAX_MESSAGES:
         raise KeptError("kept_unreadable")
     roots.check(messages)  # every path, at any depth, before anything is opened
-    history = [_message(m, lang) for m in messages]
-    return [m for m in history if m is not None]
+    history = [m for m in (_message(m, lang) for m in messages) if m is not None]
+    if history and history[-1]["role"] == "user":  # sent, never answered: Retry asks again
+        sentence = sanitize(say(lang, "kept_unanswered"))
+        history.append({"role": "assistant", "content": sentence,
+                        "metadata": {"title": f"{NOTICE_ICON} {sentence}", "status": "done"}})
+    return history
 
 
 def _message(message: Any, lang: str) -> dict[str, Any] | None:

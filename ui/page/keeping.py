@@ -1,7 +1,8 @@
 """The conversation kept across reloads, Clear undone, earlier conversations reopened.
 
-The browser keeps each tab's conversation (ui/page/kept_js.py: saved when an answer ends, never
-per streamed update); what it sends back is checked here (ui/kept.py) before the chat shows it.
+The browser keeps each tab's conversation (ui/page/kept_js.py: saved when a question is sent and
+when its answer ends, never per streamed update); what it sends back is checked here (ui/kept.py)
+before the chat shows it.
 Restoring asks no model anything.
 """
 
@@ -56,12 +57,18 @@ def place(i18n: gr.I18n, undo_clear: gr.Button) -> Keeping:
 
 
 def wire(demo: gr.Blocks, keeping: Keeping, chatbot: gr.Chatbot, stats: gr.Markdown,
-         roots: Roots, *, ended: Sequence[Any], imported: Any) -> None:
-    """Save after `ended` events and Clear; restore on load, Undo of Clear and a chosen chat."""
+         roots: Roots, *, ended: Sequence[Any], sent: Sequence[Any], imported: Any) -> None:
+    """Save after `ended` events and Clear; restore on load, Undo of Clear and a chosen chat.
+
+    `sent` are the events whose js= kept their question as it left (SEND_JS): when one fails (a
+    refused question, which stays in the input box) the chat as it is replaces what was kept, as
+    .then() does not run after a failure."""
     k = keeping
     saved_to = [k.notice, k.earlier, k.undo_clear]
     for event in ended:
         event.then(None, chatbot, saved_to, js=SAVE_JS, **PRIVATE)
+    for event in sent:
+        event.failure(None, chatbot, saved_to, js=SAVE_JS, **PRIVATE)
     imported.success(None, chatbot, saved_to, js=SAVE_AS_NEW_JS, **PRIVATE)
     chatbot.clear(None, None, saved_to, js=CLEAR_JS, **PRIVATE)
 

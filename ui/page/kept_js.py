@@ -2,9 +2,11 @@
 
 Each tab has its own current conversation: its id lives in the tab's sessionStorage (a reload keeps
 it, another tab has its own), the conversation itself in localStorage under PREFIX + id, so a
-closed tab's chat can still be reopened from "Earlier conversations". Saved when an answer ends,
-after Undo, Clear, Undo of Clear and import: never per streamed update. localStorage is private to
-the browser but not encrypted (like gr.BrowserState, whose secret every page carries).
+closed tab's chat can still be reopened from "Earlier conversations". Saved when a question is sent
+(the chat before it and the question, so a reload before the answer ends loses neither), again when
+the answer ends, after Undo, Clear, Undo of Clear and import: never per streamed update.
+localStorage is private to the browser but not encrypted (like gr.BrowserState, whose secret every
+page carries).
 
 Room: all conversations together stay under BUDGET characters (localStorage holds ~5 million per
 site), so the settings and a remembered key always fit. When a save would not fit, the oldest other
@@ -138,7 +140,27 @@ _HELPERS = """const K = window.glmKept || (window.glmKept = (() => {
     const e = id && read(id);
     return e && Array.isArray(e.history) ? JSON.stringify(e.history) : "";
   };
-  return {tab, setTab, current, newId, read, save, said, notice, earlier, sent};
+  // A question just sent, kept with the chat before it: after a timer, so the request has left
+  // first, or as the page goes (a reload at once). The save when the answer ends replaces it and
+  // says what the first one evicted (settle).
+  let timer = null, pending = null, owed = 0;
+  const flush = () => {
+    clearTimeout(timer); timer = null;
+    const p = pending; pending = null;
+    if (p) p();
+  };
+  const asked = (id, history, question) => {
+    flush();
+    const conversation = [...(Array.isArray(history) ? history : []), question];
+    pending = () => { owed += save(id, conversation).evicted; };
+    timer = setTimeout(flush, 0);
+  };
+  const settle = () => {
+    clearTimeout(timer); timer = null; pending = null;
+    const n = owed; owed = 0; return n;
+  };
+  addEventListener("pagehide", flush);
+  return {tab, setTab, current, newId, read, save, said, notice, earlier, sent, asked, settle};
 })());
 """
 
@@ -150,9 +172,11 @@ def _js(body: str) -> str:
     return f"(...args) => {{\n{helpers}  return ({body})(...args);\n}}"
 
 
-# After an answer, Undo or Retry: this tab's conversation saved. Outputs: notice, earlier, Undo of Clear.
+# After an answer, Undo, Retry or a refused question: this tab's conversation saved.
+# Outputs: notice, earlier, Undo of Clear.
 SAVE_JS = _js("""(history) => {
-  const result = K.save(K.current(), history);
+  const evicted = K.settle(), result = K.save(K.current(), history);
+  result.evicted += evicted;
   const t = K.tab();
   if (Array.isArray(history) && history.length && t.cleared) { t.cleared = null; K.setTab(t); }
   return [K.notice(result), K.earlier(), {__type__: "update", visible: !!t.cleared}];
@@ -160,6 +184,7 @@ SAVE_JS = _js("""(history) => {
 
 # After an import: the imported chat is a new conversation; the one before stays in the list.
 SAVE_AS_NEW_JS = _js("""(history) => {
+  K.settle();
   const t = K.tab();
   t.current = K.newId(); t.cleared = null; K.setTab(t);
   const result = K.save(t.current, history);
@@ -168,9 +193,31 @@ SAVE_AS_NEW_JS = _js("""(history) => {
 
 # The bin: this tab starts a new conversation; the cleared one is kept, for Undo and the list.
 CLEAR_JS = _js("""() => {
+  K.settle();
   const id = K.current(), t = K.tab();
   t.current = K.newId(); t.cleared = K.read(id) ? id : null; K.setTab(t);
   return [K.notice({}), K.earlier(), {__type__: "update", visible: !!t.cleared}];
+}""")
+
+# Enter pressed or an example chosen: the event's own js=, so it runs before its request and returns
+# the inputs unchanged (the input box, the chat, then the choices); the question, as the chat will
+# show it (images first, then the text), is kept soon after (K.asked). An empty question is refused
+# by the server and kept by no one. It reads the MultimodalTextbox's value as Gradio 6.31's page
+# holds it ({text, files: [{path, ...}]}): tests/test_kept.py::
+# test_a_question_sent_just_before_a_reload_is_there_after_it fails if an upgrade changes that.
+SEND_JS = _js("""(...inputs) => {
+  try {
+    const [value, history] = inputs;
+    const text = String((value && value.text) || "").trim();
+    const files = ((value && value.files) || [])
+      .map((f) => (typeof f === "string" ? f : f && f.path)).filter(Boolean);
+    if (text || files.length) {
+      const content = files.map((path) => ({type: "file", file: {path}}));
+      if (text) content.push({type: "text", text});
+      K.asked(K.current(), history, {role: "user", content});
+    }
+  } catch {}  // never in the way of the question
+  return inputs;
 }""")
 
 # Reload: this tab's conversation, sent to the server to be checked and shown ("" if none).

@@ -16,7 +16,7 @@ from ui.page.chat import Chat
 from ui.page.compare_layout import compare_page
 from ui.page.edge import checked, processed_here
 from ui.page.headers import SecurityHeaders
-from ui.page.kept_js import TAB_SETTINGS_JS
+from ui.page.kept_js import SEND_JS, TAB_SETTINGS_JS
 from ui.page.leaderboard_layout import leaderboard_page
 from ui.page.markdown_js import LinearMarkdown
 from ui.page.middleware import AskDefaults, PrepareOnUpload, TestImages
@@ -153,7 +153,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         # chat's own progress overlay, updated as Enter is pressed, held the question back ~4 ms.
         fast: dict[str, Any] = {**quiet, "preprocess": False, "postprocess": False,
                                 "show_progress_on": chat_input}
-        answering = chat_input.submit(submit, asking, answer_to, **fast)
+        # SEND_JS keeps the question in the browser as it leaves (ui/page/keeping.py).
+        answering = chat_input.submit(submit, asking, answer_to, js=SEND_JS, **fast)
         unlock_after(answering)
 
         def load_example(selection: gr.SelectData, request: gr.Request) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
         example_answer = chatbot.example_select(
             load_example, None, chat_input, queue=False, **private,
-        ).success(submit, asking, answer_to, **fast)
+        ).success(submit, asking, answer_to, js=SEND_JS, **fast)
         unlock_after(example_answer)
 
         def retry_history(history: list[dict[str, Any]], request: gr.Request) -> list[dict[str, Any]]:
@@ -223,9 +224,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
             return [*values, gr.Chatbot(examples=_examples(request_language(request)))]
 
         demo.load(restore, prefs, [*remembered, chatbot], js=TAB_SETTINGS_JS, queue=False, **private)
-        # The conversation too, per tab (ui/page/keeping.py): saved when an answer ends.
+        # The conversation too, per tab (ui/page/keeping.py): saved when a question is sent (SEND_JS)
+        # and when its answer ends, or the question is refused.
         keeping.wire(demo, kept, chatbot, stats, roots,
-                     ended=[answering, example_answer, retried, undone], imported=imported)
+                     ended=[answering, example_answer, retried, undone],
+                     sent=[answering, example_answer], imported=imported)
         # 👍 / 👎 under each answer, its reasons, and "Add to a test set" (ui/page/rating.py)
         rating_panel.wire(demo, rate_panel, rate_open, chatbot, roots, Ratings(settings))
         # In the page only: no request per keystroke or slider step.
