@@ -86,3 +86,27 @@ def test_the_stand_in_name_is_in_the_page_language():
     assert "我是模型 B" not in json.dumps(r.shown(1, lang="zh"), ensure_ascii=False)
     assert "模型 B" in json.dumps(r.shown(1, lang="zh"), ensure_ascii=False)
     assert r.hide("GLM-4V 每次请求最多接受 5 张图片", "zh") == "模型 B 每次请求最多接受 5 张图片"
+
+
+def test_a_blind_pair_is_drawn_from_the_models_that_take_the_attached_images():
+    """glm-4v-flash takes image links only and glm-4v one image: a blind round asked with an
+    uploaded photo never draws the first (its error "Model A only accepts image links…" left the
+    person nothing to pick), with two photos neither; too few left is one sentence."""
+    import gradio as gr
+
+    from ui.page.chat import Chat
+    from ui.page.compare import Compare
+    from ui.rounds import Setup
+    from ui.settings import Settings
+
+    settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k",
+                                  "GLM_MODELS": "glm-4v-flash,glm-4v,glm-4.5v,glm-4.6v"})
+    compare = Compare(settings, Chat(settings), gr.I18n())
+    blind = Setup.of("blind", 2, [], [], 512, "", "balanced", False)
+    drawn = {m for _ in range(40) for m in compare.new_round(blind, "en", 0).models}
+    assert drawn == {"glm-4v-flash", "glm-4v", "glm-4.5v", "glm-4.6v"}  # no image: any model
+    one = {m for _ in range(40) for m in compare.new_round(blind, "en", 1).models}
+    assert one == {"glm-4v", "glm-4.5v", "glm-4.6v"}
+    assert set(compare.new_round(blind, "en", 2).models) == {"glm-4.5v", "glm-4.6v"}
+    with pytest.raises(gr.Error, match="Fewer than two of the models in GLM_MODELS take 51 uploaded images"):
+        compare.new_round(blind, "en", 51)

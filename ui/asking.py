@@ -75,6 +75,13 @@ class Asker:
         return stream_chat(client, request_, retries=s.retries, backoff=s.retry_backoff,
                            log_content=s.log_content, retry_rate_limits=retry_rate_limits)
 
+    def takes(self, model: str, files: int) -> bool:
+        """Whether `model` can be asked a question with this many uploaded images (a blind pair
+        is drawn from the models that can: some take image links only, or one image)."""
+        profile = self.profile(model)
+        limit = self.settings.max_images or profile.max_images
+        return not files or (profile.base64 and (limit is None or files <= limit))
+
     def check_request(self, text: str, model: str, system_prompt: str, api_key: str) -> None:
         """What the server will not send, whatever the page or a script asks: a model outside
         GLM_MODELS with the server's key (unless GLM_ALLOW_ANY_MODEL), an over-long question."""

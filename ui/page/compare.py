@@ -46,11 +46,16 @@ class Compare:
 
     # ---- rounds ------------------------------------------------------------------------------
 
-    def new_round(self, setup: Setup, lang: str) -> Round:
+    def new_round(self, setup: Setup, lang: str, files: int = 0) -> Round:
+        """A blind round's two models are drawn from those that can take the first question's
+        `files` uploaded images."""
         if setup.blind:
-            round_ = Round.blind_pair(self.settings.models)
+            models = list(dict.fromkeys(self.settings.models))
+            pool = [m for m in models if self.chat.takes(m, files)]
+            round_ = Round.blind_pair(pool)
             if round_ is None:
-                raise refuse(say(lang, "compare_blind_needs_two"))
+                raise refuse(say(lang, "compare_blind_needs_two") if len(models) < 2 else
+                             say(lang, "compare_blind_none_take", {"count": files}))
             return round_
         return Round(models=list(setup.models))
 
@@ -105,7 +110,7 @@ class Compare:
             raise refuse(say(lang, "empty"))
         self.chat.check_sizes(files, lang)  # as the chat's Enter: one sentence per file too big
         if round_ is None or len(round_.models) != setup.panes or round_.blind != setup.blind:
-            round_ = self.new_round(setup, lang)
+            round_ = self.new_round(setup, lang, len(files))
         if not round_.blind:
             round_.models = list(setup.models)
         round_.choices = setup.choices(round_.models, self.settings.temperature,

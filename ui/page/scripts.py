@@ -8,6 +8,7 @@ import json
 from ui.choices import Choices
 from ui.page.gradio_words import queue_js, toasts_js
 from ui.page.kept_js import SETTINGS_TAB
+from ui.records import PROVENANCE_ICON
 from ui.sanitize import RESTORE, RESTORED
 
 CSS = """
@@ -181,30 +182,43 @@ RESTORE_JS = (f"(text) => String(text).replace(new RegExp({json.dumps(RESTORE.pa
 # code as shown and are left alone. If a Gradio upgrade changes any of this, tests/test_copy.py
 # fails (test_the_copy_buttons_copy_what_the_model_wrote and its Compare and no-clipboard-API
 # siblings).
+#
+# A message's copy button copies its whole bubble: Gradio writes each note of it as "title\n  content\n"
+# and joins the messages with "\n". What a person copies an answer for is the answer, so the notes
+# up to the model's note (ui/records.py provenance_message: one line per choice, no blank line;
+# in a blind Compare pane, empty), which comes right before the answer, are left out; the thinking
+# and notices after it stay. "Copy all" keeps every note: it is the conversation's transcript.
+MODEL_NOTE_JS = (r"/(?:^|\n)" + PROVENANCE_ICON + r" [^\n]*\n  (?:- [^\n]*(?:\n- [^\n]*)*)?\n\n/g")
 COPY_JS = f"""() => {{
   const restore = {RESTORE_JS};
+  const answerOnly = (text) => {{
+    const notes = [...text.matchAll({MODEL_NOTE_JS})];
+    if (!notes.length) return text;
+    const last = notes[notes.length - 1];
+    return text.slice(last.index + last[0].length) || text;
+  }};
   const fromChatbot = (target) => {{
     const button = target instanceof Element ? target.closest("button") : null;
-    if (!button) return false;
-    if (button.closest(".message-buttons")?.closest("[role=log]")) return true;
+    if (!button) return "";
+    if (button.closest(".message-buttons")?.closest("[role=log]")) return "message";
     const panel = button.closest(".top-panel");
-    return Boolean(panel?.parentElement?.querySelector(":scope > [role=log]"));
+    return panel?.parentElement?.querySelector(":scope > [role=log]") ? "all" : "";
   }};
-  let armed = false;  // during the click on a Chatbot's copy button, until the next task
+  let armed = "";  // during the click on a Chatbot's copy button, until the next task
+  const copied = (text) => armed === "message" ? answerOnly(restore(text)) : restore(text);
   addEventListener("click", (event) => {{
-    if (!fromChatbot(event.target)) return;
-    armed = true;
-    setTimeout(() => {{ armed = false; }});
+    armed = fromChatbot(event.target);
+    if (armed) setTimeout(() => {{ armed = ""; }});
   }}, true);
   const clipboard = navigator.clipboard;
   if (clipboard && clipboard.writeText) {{
     const write = clipboard.writeText.bind(clipboard);
-    clipboard.writeText = (text) => write(armed ? restore(text) : text);
+    clipboard.writeText = (text) => write(armed ? copied(text) : text);
   }}
   document.addEventListener("copy", (event) => {{
     const box = event.target;
     if (!armed || !(box instanceof HTMLTextAreaElement) || !event.clipboardData) return;
-    event.clipboardData.setData("text/plain", restore(box.value));
+    event.clipboardData.setData("text/plain", copied(box.value));
     event.preventDefault();
   }}, true);
 }}"""
