@@ -26,7 +26,7 @@ from ui.choices import Choices
 from ui.records import AnswerRecord
 from ui.settings import Settings, default_data_dir
 from ui.store import SQLITE_FILE, CellFilter, Store, StoreError, open_store, sql
-from ui.store.db import sqlite_database
+from ui.store.db import Database, postgres_database, sqlite_database
 from ui.store.schema import LATEST, upgrade, version
 from ui.store.urls import mask, reason
 from ui.testing.cells import Item, Rating, Variant
@@ -66,6 +66,13 @@ class Place:
         store = open_store(self.data_dir, self.url)
         self.opened.append(store)
         return store
+
+    def database(self) -> Database:
+        """The bare database, no tables made (to build an older version of the schema)."""
+        if self.url is not None:
+            return postgres_database(self.url)
+        self.data_dir.mkdir(parents=True)
+        return sqlite_database(self.data_dir / SQLITE_FILE)
 
 
 def _empty_postgres(url: str) -> None:
@@ -330,13 +337,7 @@ def test_reopening_the_database_keeps_everything(place: Place) -> None:
 
 
 def test_a_version_1_database_is_upgraded_in_place_with_its_rows(place: Place) -> None:
-    if place.url is None:
-        place.data_dir.mkdir(parents=True)
-        db = sqlite_database(place.data_dir / SQLITE_FILE)
-    else:
-        from ui.store.db import postgres_database
-
-        db = postgres_database(place.url)
+    db = place.database()
     upgrade(db, to=1)  # the database as the first release of the store left it
     with db.write() as tx:
         tx.run("INSERT INTO images (sha256, name, bytes, thumbnail, created) VALUES (?, ?, ?, ?, ?)",
@@ -762,13 +763,7 @@ def test_a_version_4_database_with_a_running_run_is_upgraded_in_place_and_leases
     from ui.testing.lease import Lease
     from ui.testing.manager import Runs
 
-    if place.url is None:
-        place.data_dir.mkdir(parents=True)
-        db = sqlite_database(place.data_dir / SQLITE_FILE)
-    else:
-        from ui.store.db import postgres_database
-
-        db = postgres_database(place.url)
+    db = place.database()
     upgrade(db, to=4)  # the database as the release before leases left it
     with db.write() as tx:
         for title, status in (("was running", "running"), ("finished", "done")):

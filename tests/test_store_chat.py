@@ -8,8 +8,7 @@ import pytest
 
 from tests.test_store import Place, place, postgres_url, store  # noqa: F401  (fixtures)
 from ui.choices import Choices
-from ui.store import SQLITE_FILE, Store
-from ui.store.db import sqlite_database
+from ui.store import Store
 from ui.store.schema import LATEST, upgrade, version
 from ui.testing.cells import Item
 from ui.testing.chatratings import ChatRating
@@ -84,13 +83,7 @@ def test_a_test_set_gets_rows_once_each_and_lists_by_owner(store: Store) -> None
 
 
 def test_a_version_3_database_is_upgraded_to_keep_chat_ratings_and_test_sets(place: Place) -> None:
-    if place.url is None:
-        place.data_dir.mkdir(parents=True)
-        db = sqlite_database(place.data_dir / SQLITE_FILE)
-    else:
-        from ui.store.db import postgres_database
-
-        db = postgres_database(place.url)
+    db = place.database()
     upgrade(db, to=3)
     assert version(db) == 3
     db.close()
