@@ -118,6 +118,55 @@ def test_stop_keeps_what_ended_and_resume_sends_no_finished_cell_again(tmp_path)
             assert cell.attempts == 1 or cell.id not in done_before
 
 
+class SavingSlowly(MemoryStore):
+    """A store whose answer saves wait until `go` (a save in a worker thread that Stop overtakes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saving, self.go = threading.Event(), threading.Event()
+
+    def save_answer(self, *args: Any, **kwargs: Any) -> None:
+        self.saving.set()
+        assert self.go.wait(10)
+        super().save_answer(*args, **kwargs)
+
+
+def test_a_cell_stopped_while_its_answer_is_saved_ends_saved_and_counted(tmp_path):
+    """Stop while a whole answer is being written: it is kept (the thread writes it anyway) and the
+    run's count says so; before, the store had one more done cell than the page showed."""
+    items, paths = image_set(tmp_path, 1)
+    store = SavingSlowly()
+    run = store.create_run("t", "me", items[:1], [Variant(Choices(model="glm-4.5v"))])
+    with FakeOpenAI(default=Reply(tokens=5)) as fake:
+        runner = Runner(answerer_for(fake, tmp_path), store, paths.__getitem__, start=1, most=1)
+
+        async def stop_during_the_save() -> list[Progress]:
+            stop, seen = asyncio.Event(), []
+
+            async def follow() -> None:
+                async for p in runner.run(run, stop=stop):
+                    seen.append(p)
+
+            following = asyncio.ensure_future(follow())
+            assert await asyncio.to_thread(store.saving.wait, 10)
+            stop.set()
+            for _ in range(1000):  # turns of the loop until Stop has cancelled the cell
+                if any(t.cancelling() for t in asyncio.all_tasks() if "_ask" in repr(t.get_coro())):
+                    break
+                await asyncio.sleep(0)
+            else:
+                raise AssertionError("Stop never reached the cell")
+            store.go.set()
+            await following
+            return seen
+
+        seen = LOOP.run_until_complete(stop_during_the_save())
+    [cell] = list(store.each_cell(run.id))
+    assert cell.status == "done"  # the answer was whole: kept
+    assert seen[-1].finished and seen[-1].done == 1  # and counted as the store has it
+    assert store.runs_[run.id].status == "done"
+
+
 def test_a_rate_limited_endpoint_slows_the_run_down_and_no_cell_fails(tmp_path):
     items, paths = image_set(tmp_path, 8)  # 16 cells
     store = MemoryStore()

@@ -113,9 +113,7 @@ class Runner:
                 finished, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for waiting in waits - set(running):
                     waiting.cancel()
-                if stop.is_set():
-                    break
-                for ended_task in finished & set(running):
+                for ended_task in finished & set(running):  # counted even when Stop came with them
                     running.pop(ended_task)
                     cell, again = ended_task.result()
                     if again:
@@ -131,16 +129,21 @@ class Runner:
                     left = total - done - failed
                     yield Progress(total, done, failed, len(running), limit.value,
                                    left / rate if rate else None, cell)
+                if stop.is_set():
+                    break
         finally:
             keeper.cancel()
             for flying in running:
                 flying.cancel()
-            for flying in running:
+            for flying in running:  # a cell whose answer was being saved ends saved: it counts
                 with contextlib.suppress(BaseException):
-                    await flying
+                    cell, again = await flying
+                    if not again:
+                        done, failed = (done + 1, failed) if cell.status == "done" else (done, failed + 1)
             with contextlib.suppress(BaseException):
                 await keeper
-            status: RunStatus = "done" if not stop.is_set() and done + failed >= total else "stopped"
+            # every cell ended (a Stop that came with the last ones had nothing left to stop): done
+            status: RunStatus = "done" if done + failed >= total else "stopped"
             if not lost:
                 await asyncio.to_thread(lease.release, status)
         yield Progress(total, done, failed, 0, limit.value, 0.0 if status == "done" else None,
@@ -207,13 +210,23 @@ class Runner:
         tagged, text = split_think(final.answer.raw)
         thinking = "\n\n".join(t for t in (final.answer.reasoning, tagged) if t)
         assert record is not None  # a request went out and ended: its record is in the history
-        await asyncio.to_thread(self.store.save_answer, cell.id, text, thinking, record)
+        await _whole(self.store.save_answer, cell.id, text, thinking, record)
         cell.status, cell.answer, cell.thinking, cell.record = "done", text, thinking, record
         return cell, False
 
     async def _failed(self, cell: Cell, error: ChatError, record: AnswerRecord | None) -> Cell:
         params = {k: v for k, v in error.params.items() if isinstance(v, str | int | float)}
-        await asyncio.to_thread(self.store.save_failure, cell.id, error.key, params, record)
+        await _whole(self.store.save_failure, cell.id, error.key, params, record)
         cell.status, cell.error, cell.error_params, cell.record = "failed", error.key, params, record
         log.info("test cell %s failed: %s", cell.id, error.key)
         return cell
+
+
+async def _whole(save: Callable[..., Any], *args: Any) -> None:
+    """A cell's ending saved in a worker thread, to the end even when Stop cancels the cell
+    meanwhile (the thread would save it anyway): the cell then ends as saved, and is counted."""
+    saving = asyncio.ensure_future(asyncio.to_thread(save, *args))
+    try:
+        await asyncio.shield(saving)
+    except asyncio.CancelledError:
+        await saving
