@@ -110,3 +110,35 @@ def test_a_blind_pair_is_drawn_from_the_models_that_take_the_attached_images():
     assert set(compare.new_round(blind, "en", 2).models) == {"glm-4.5v", "glm-4.6v"}
     with pytest.raises(gr.Error, match="Fewer than two of the models in GLM_MODELS take 51 uploaded images"):
         compare.new_round(blind, "en", 51)
+
+
+def test_a_blind_follow_up_its_model_cannot_take_says_to_draw_a_new_pair(tmp_path):
+    """A blind round of glm-4v-flash (image links only) asked a follow-up with a photo: "pick
+    another model" cannot be done in a blind round; the sentence says to start a new one, and
+    names no model."""
+    import asyncio
+
+    import gradio as gr
+
+    from tests.conftest import make_image
+    from ui.page.chat import Chat
+    from ui.page.compare import Compare
+    from ui.settings import Settings
+
+    settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k",
+                                  "GLM_MODELS": "glm-4v-flash,glm-4.5v"})
+    compare = Compare(settings, Chat(settings), gr.I18n())
+    round_ = Round(models=["glm-4v-flash", "glm-4.5v"], blind=True)
+    photo = make_image(tmp_path / "photo.png")
+    controls = [*[None] * 4, *[0.7] * 4, 512, "", "balanced", False, ""]
+
+    async def ask() -> None:
+        async for _ in compare.ask({"text": "And this one?", "files": [str(photo)]}, round_, "blind", 2,
+                                   None, *controls):
+            pass
+
+    with pytest.raises(gr.Error) as refused:
+        asyncio.run(ask())
+    said = str(refused.value)
+    assert "Press 🔄 New round and ask again" in said and "Model A only accepts image links" in said
+    assert "glm-4v-flash" not in said

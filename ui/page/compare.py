@@ -38,6 +38,11 @@ VOTE_KEYS = {True: ("compare_vote_a2", "compare_vote_b2", "compare_vote_c", "com
                      "compare_vote_tie", "compare_vote_bad")}
 
 
+# What a blind round's model cannot take (image links only, fewer images): a new round draws a pair
+# that can (Compare.new_round).
+REDRAW = frozenset({"base64_not_accepted", "too_many_images"})
+
+
 class Compare:
     """Handlers of the Compare page; the answering is the chat's (one loop for every page)."""
 
@@ -159,6 +164,8 @@ class Compare:
                                                for i in panes))
             except ChatError as e:
                 said = self.chat.sentence(e, lang, round_.models[panes[0]])
+                if round_.blind and e.key in REDRAW:  # "pick another model": not here, but a new pair
+                    said += " " + say(lang, "compare_blind_redraw")
                 raise refuse(round_.hide(said, lang)) from None
             started = {i: self.chat.start(b, round_.choices[i], api_key)
                        for i, b in zip(panes, built, strict=True)}
