@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from typing import Any
 
 import pytest
 
@@ -88,20 +89,28 @@ def test_the_stand_in_name_is_in_the_page_language():
     assert r.hide("GLM-4V 每次请求最多接受 5 张图片", "zh") == "模型 B 每次请求最多接受 5 张图片"
 
 
+def compare_page(models: str) -> Any:
+    """The Compare page's handlers for these GLM_MODELS (no endpoint is asked)."""
+    import gradio as gr
+
+    from ui.page.chat import Chat
+    from ui.page.compare import Compare
+    from ui.settings import Settings
+
+    settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k",
+                                  "GLM_MODELS": models})
+    return Compare(settings, Chat(settings), gr.I18n())
+
+
 def test_a_blind_pair_is_drawn_from_the_models_that_take_the_attached_images():
     """glm-4v-flash takes image links only and glm-4v one image: a blind round asked with an
     uploaded photo never draws the first (its error "Model A only accepts image links…" left the
     person nothing to pick), with two photos neither; too few left is one sentence."""
     import gradio as gr
 
-    from ui.page.chat import Chat
-    from ui.page.compare import Compare
     from ui.rounds import Setup
-    from ui.settings import Settings
 
-    settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k",
-                                  "GLM_MODELS": "glm-4v-flash,glm-4v,glm-4.5v,glm-4.6v"})
-    compare = Compare(settings, Chat(settings), gr.I18n())
+    compare = compare_page("glm-4v-flash,glm-4v,glm-4.5v,glm-4.6v")
     blind = Setup.of("blind", 2, [], [], 512, "", "balanced", False)
     drawn = {m for _ in range(40) for m in compare.new_round(blind, "en", 0).models}
     assert drawn == {"glm-4v-flash", "glm-4v", "glm-4.5v", "glm-4.6v"}  # no image: any model
@@ -121,13 +130,8 @@ def test_a_blind_follow_up_its_model_cannot_take_says_to_draw_a_new_pair(tmp_pat
     import gradio as gr
 
     from tests.conftest import make_image
-    from ui.page.chat import Chat
-    from ui.page.compare import Compare
-    from ui.settings import Settings
 
-    settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k",
-                                  "GLM_MODELS": "glm-4v-flash,glm-4.5v"})
-    compare = Compare(settings, Chat(settings), gr.I18n())
+    compare = compare_page("glm-4v-flash,glm-4.5v")
     round_ = Round(models=["glm-4v-flash", "glm-4.5v"], blind=True)
     photo = make_image(tmp_path / "photo.png")
     controls = [*[None] * 4, *[0.7] * 4, 512, "", "balanced", False, ""]
