@@ -465,9 +465,15 @@ def test_settings_survive_a_reload(app: AppProcess, browser):
         temperature.fill("0.3")
         temperature.press("Enter")
         page.wait_for_function(f"(before) => ({stored})() !== before", arg=before)
+        tab = "() => sessionStorage.getItem('glm-vision-chat-settings-tab')"
+        kept_in_tab = page.evaluate(tab)
         page.reload()
-        expect(page.get_by_role("textbox", name="System prompt")).to_have_value("Answer like a pirate.",
-                                                                 timeout=30_000)
+        try:
+            expect(page.get_by_role("textbox", name="System prompt")).to_have_value(
+                "Answer like a pirate.", timeout=30_000)
+        except AssertionError as error:  # what the tab kept, and what the server said meanwhile
+            raise AssertionError(f"kept in the tab before: {kept_in_tab}; after: "
+                                 f"{page.evaluate(tab)}\napp log:\n{app.log()[-3000:]}") from error
         expect(page.get_by_label("number input for Temperature")).to_have_value("0.3")
     finally:
         context.close()
