@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -323,9 +322,9 @@ def test_the_page_gets_each_update_already_in_the_form_its_components_read(fake,
     demo = build_demo(settings_for(fake))
     [enter] = [f for f in demo.fns.values() if f.name == "submit" and f.trigger_after is None]
     assert not enter.preprocess and not enter.postprocess
-    from gradio.utils import get_upload_folder
+    from ui.page.served import upload_folder
 
-    folder = Path(get_upload_folder()) / "from-upload-route"  # where Gradio stores uploads
+    folder = upload_folder() / "from-upload-route"  # where Gradio stores uploads
     folder.mkdir(parents=True, exist_ok=True)
     image = make_image(folder / "cat.png", (64, 48))
     sent = {"text": "What is it?", "files": [{"path": str(image), "orig_name": "cat.png",

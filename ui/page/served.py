@@ -1,22 +1,23 @@
 """Where the app writes files for a visitor: Gradio's upload folder, the one place Gradio serves a
 file from without copying it (a gr.File output elsewhere is copied into it first) and which it
-clears with the uploads (`delete_cache`). The folder honours GRADIO_TEMP_DIR; Gradio has no
-public name for it, so `gradio.utils.get_upload_folder` is read here and only here.
-Every question with an image fails if Gradio stores uploads anywhere else (the app only sends
-files from this folder, ui/paths.py Roots), e.g.
-tests/test_app.py::test_browser_upload_ask_stream_and_follow_up."""
+clears with the uploads (`delete_cache`). Gradio has no public function that names it; its
+documented setting does: GRADIO_TEMP_DIR, else "gradio" in the system's temporary folder. That
+rule is followed here, and only here, rather than importing Gradio's private helper. Every question
+with an image fails if Gradio stores uploads anywhere else (the app only sends files from this
+folder, ui/paths.py Roots), e.g. tests/test_app.py::test_browser_upload_ask_stream_and_follow_up,
+and tests/test_served.py checks the rule against where Gradio's components put their files."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from pathlib import Path
-
-from gradio.utils import get_upload_folder
 
 
 def upload_folder() -> Path:
     """Gradio's upload folder: visitors' uploads, and the only server files a request may name."""
-    return Path(get_upload_folder())
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or (Path(tempfile.gettempdir()) / "gradio").resolve())
 
 
 def new_folder(kind: str) -> Path:
