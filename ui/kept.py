@@ -20,15 +20,13 @@ from typing import Any
 
 from ui.conversation import NOTICE_ICON
 from ui.errors import InputError
+from ui.export_format import clean_metadata
 from ui.i18n import say
 from ui.paths import Roots
 from ui.sanitize import restore, sanitize
 
 MAX_CHARS = 8_000_000  # more than the page ever keeps (ui/page/kept_js.py BUDGET)
 MAX_MESSAGES = 4000
-_META: dict[str, type | tuple[type, ...]] = {
-    "title": str, "status": str, "duration": (int, float), "log": str, "id": str, "parent_id": str}
-
 History = list[dict[str, Any]]
 
 
@@ -100,12 +98,7 @@ def _part(item: Any, lang: str) -> Any:
 
 def _metadata(metadata: Any) -> dict[str, Any]:
     """The Chatbot's own fields with the right types; titles inert; nothing stays 'pending'."""
-    if not isinstance(metadata, Mapping):
-        return {}
-    clean = {k: metadata[k] for k, kind in _META.items()
-             if isinstance(metadata.get(k), kind) and not isinstance(metadata.get(k), bool)}
+    clean = clean_metadata(metadata)
     if "title" in clean:
         clean["title"] = sanitize(restore(clean["title"]))
-    if "status" in clean:
-        clean["status"] = "done"
     return clean
