@@ -16,16 +16,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.store import each_store
 from ui.choices import Choices
 from ui.page.leaderboard import Filters, LeaderboardPage
-from ui.store import Store, open_store
+from ui.store import Store
 from ui.testing import board_html
 from ui.testing.board import build
 from ui.testing.board_exports import export
@@ -110,25 +109,8 @@ def main() -> None:
     repeats = int(os.environ.get("BENCH_REPEATS", "7"))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as folder:
-        store = open_store(Path(folder), None)
-        measure("SQLite", store, Path(folder), repeats)
-        store.close()
-        admin = os.environ.get("GLM_TEST_DATABASE_URL", "")
-        if not admin:
-            print("\nPostgreSQL: set GLM_TEST_DATABASE_URL to measure it too")
-            return
-        import psycopg
-
-        name = f"glm_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            store = open_store(Path(folder), urlunsplit(urlsplit(admin)._replace(path=f"/{name}")))
-            measure("PostgreSQL", store, Path(folder), repeats)
-            store.close()
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for label, store in each_store(Path(folder)):
+            measure(label, store, Path(folder), repeats)
 
 
 if __name__ == "__main__":

@@ -965,11 +965,8 @@ def measure_crowds(res: Results, systems: dict[str, Any], plan: Plan, photo: Pat
                     case = f"u{users}"
                     for who, used in cpu.used.items():
                         res.add(f"{case}.cpu.{who}", key, used)
-                    res.add(f"{case}.wall", key, crowd.wall)
-                    res.add(f"{case}.errors", key, crowd.error_count)
+                    record_crowd(res, case, key, crowd, f"{users} users / {key}")
                     res.add(f"{case}.last_first", key, crowd.last_first)
-                    for e in {e for e in crowd.errors if e}:
-                        res.errors.append(f"{users} users / {key}: {e}")
                     log(f"  {users} users, {key}: wall {crowd.wall or float('nan'):.2f}s, "
                         f"last first token {crowd.last_first or float('nan'):.2f}s, "
                         f"errors {crowd.error_count}; CPU s " +
@@ -1068,10 +1065,7 @@ def measure_variants(res: Results, names: list[str], apps: dict[str, Any], round
                         copies.clear()
                         case = f"v{users}.{kind}"
                         res.add(f"{case}.cpu", n, cpu.used["app"])
-                        res.add(f"{case}.wall", n, crowd.wall)
-                        res.add(f"{case}.errors", n, crowd.error_count)
-                        for e in {e for e in crowd.errors if e}:
-                            res.errors.append(f"{n} / {users} users / {kind}: {e}")
+                        record_crowd(res, case, n, crowd, f"{n} / {users} users / {kind}")
                         log(f"  round {rnd + 1}, {users} users, {CROWD_KINDS[kind]}, {n}: app CPU "
                             f"{cpu.used['app']:.2f} s, wall {crowd.wall or float('nan'):.2f} s, "
                             f"errors {crowd.error_count}")
@@ -1147,6 +1141,14 @@ def run_variants(names: list[str], rounds: int, out: Path | None, keep_tmp: bool
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def record_crowd(res: Results, case: str, key: str, crowd: Any, where: str) -> None:
+    """A crowd's wall time and error count under `case` for `key`; each distinct error, said where."""
+    res.add(f"{case}.wall", key, crowd.wall)
+    res.add(f"{case}.errors", key, crowd.error_count)
+    for e in {e for e in crowd.errors if e}:
+        res.errors.append(f"{where}: {e}")
 
 
 def measure_startup(res: Results, plan: Plan, tmp: Path, fake_url: str) -> None:

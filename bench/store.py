@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,10 +86,13 @@ def measure(name: str, store: Store) -> None:
     print(f"each_cell over 5000 cells     {whole:.0f} ms")
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        store = open_store(Path(folder), None)
-        measure("SQLite", store)
+def each_store(folder: Path) -> Iterator[tuple[str, Store]]:
+    """A fresh SQLite store in `folder`, then, with GLM_TEST_DATABASE_URL, one in a scratch
+    PostgreSQL database of that server (dropped after); each closed after its turn."""
+    store = open_store(folder, None)
+    try:
+        yield "SQLite", store
+    finally:
         store.close()
     admin = os.environ.get("GLM_TEST_DATABASE_URL", "")
     if not admin:
@@ -101,12 +104,20 @@ def main() -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        store = open_store(Path(folder), urlunsplit(urlsplit(admin)._replace(path=f"/{name}")))
-        measure("PostgreSQL", store)
-        store.close()
+        store = open_store(folder, urlunsplit(urlsplit(admin)._replace(path=f"/{name}")))
+        try:
+            yield "PostgreSQL", store
+        finally:
+            store.close()
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        for label, store in each_store(Path(folder)):
+            measure(label, store)
 
 
 if __name__ == "__main__":
